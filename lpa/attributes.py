@@ -1,0 +1,156 @@
+"""Stage 5, attributes: per-image pseudo-attribute scores s(x) and class vectors a(y).
+
+Every local feature is assigned to its nearest prototype, streaming shard by shard (never
+all features in memory). s(x) in R^K is the normalised histogram of an image's assignments;
+a(y) is the mean of s(x) over class y's training images. Also a balance summary that
+compares how evenly the pseudo-attributes and the class labels are spread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from lpa.io import atomic_path, read_json, run_main, setup_logging, write_json, write_parquet
+from lpa.shards import iter_local_features
+
+log = logging.getLogger("lpa.attributes")
+
+
+def assign(local: np.ndarray, centroids: np.ndarray, normalize: bool) -> np.ndarray:
+    """Nearest prototype of each local feature: (n, P, D) -> (n, P) int.
+
+    Cosine similarity when ``normalize`` (as the spherical K-means that made the centroids),
+    else squared L2 distance.
+    """
+    flat = local.reshape(-1, local.shape[-1])
+    if normalize:
+        flat = flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-12)
+        nearest = np.argmax(flat @ centroids.T, axis=1)
+    else:
+        nearest = np.argmin((centroids**2).sum(1)[None, :] - 2.0 * flat @ centroids.T, axis=1)
+    return nearest.reshape(local.shape[:2])
+
+
+def image_scores(assignments: np.ndarray, k: int) -> np.ndarray:
+    """(n, P) prototype indices -> (n, K) normalised histograms s(x)."""
+    n, p = assignments.shape
+    offsets = (np.arange(n)[:, None] * k + assignments).ravel()
+    return np.bincount(offsets, minlength=n * k).reshape(n, k).astype(np.float32) / p
+
+
+def class_vectors(scores_sum: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per-class means a(y) from summed scores (C, K) and image counts (C,); zero rows for empty classes."""
+    return (scores_sum / np.maximum(counts, 1)[:, None]).astype(np.float32)
+
+
+def gini(values: Sequence[float]) -> float:
+    """Gini coefficient of non-negative frequencies: 0 for a uniform spread, towards 1 for one winner."""
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    n = len(x)
+    if n == 0 or x.sum() == 0:
+        return 0.0
+    ranks = np.arange(1, n + 1)
+    return float(((2 * ranks - n - 1) * x).sum() / (n * x.sum()))
+
+
+def balance(values: Sequence[float]) -> dict:
+    x = np.asarray(values, dtype=np.float64)
+    positive = x[x > 0]
+    return {
+        "count": int(len(x)),
+        "empty": int((x == 0).sum()),
+        # max/min over the non-empty ones; the number of empty ones is reported beside it
+        "imbalance_ratio": float(positive.max() / positive.min()) if len(positive) else None,
+        "gini": gini(x),
+    }
+
+
+def _list_array(matrix: np.ndarray) -> pa.FixedSizeListArray:
+    return pa.FixedSizeListArray.from_arrays(pa.array(matrix.ravel(), type=pa.float32()), matrix.shape[1])
+
+
+def compute(
+    feature_paths: Sequence[str],
+    centroids: np.ndarray,
+    normalize: bool,
+    num_classes: int,
+    out_scores: str,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Stream the shards, writing s(x) to ``out_scores``; returns the class table and attribute frequencies (K,)."""
+    k = len(centroids)
+    sums = np.zeros((num_classes, k), np.float64)
+    counts = np.zeros(num_classes, np.int64)
+    frequency = np.zeros(k, np.int64)
+    schema = pa.schema([("image_id", pa.int64()), ("label", pa.int64()), ("scores", pa.list_(pa.float32(), k))])
+    with atomic_path(out_scores) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        for ids, labels, local in tqdm(iter_local_features(feature_paths), desc="attributes", mininterval=10):
+            if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+                raise ValueError(f"feature label {labels.max()} outside 0..{num_classes - 1}")
+            nearest = assign(local, centroids, normalize)
+            scores = image_scores(nearest, k)
+            frequency += np.bincount(nearest.ravel(), minlength=k)
+            np.add.at(sums, labels, scores)
+            counts += np.bincount(labels, minlength=num_classes)
+            writer.write_table(
+                pa.Table.from_arrays([pa.array(ids), pa.array(labels), _list_array(scores)], schema=schema)
+            )
+    vectors = class_vectors(sums, counts)
+    table = pd.DataFrame({"label": np.arange(num_classes), "images": counts, "attributes": list(vectors)})
+    return table, frequency
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--features", nargs="+", required=True, help="feature shards (Parquet)")
+    parser.add_argument("--centroids", required=True, help="centroids.npy from the kmeans stage")
+    parser.add_argument("--kmeans-stats", required=True, help="stats.json from the kmeans stage")
+    parser.add_argument("--counts", required=True, help="class_counts.csv from the data stage")
+    parser.add_argument("--out-scores", required=True)
+    parser.add_argument("--out-classes", required=True)
+    parser.add_argument("--out-balance", required=True)
+    args = parser.parse_args(argv)
+    setup_logging()
+    centroids = np.load(args.centroids).astype(np.float32)
+    normalize = bool(read_json(args.kmeans_stats)["config"]["normalize"])
+    class_counts = pd.read_csv(args.counts).sort_values("label")
+    num_classes = len(class_counts)
+    table, frequency = compute(args.features, centroids, normalize, num_classes, args.out_scores)
+    empty = table.loc[table["images"] == 0, "label"].tolist()
+    if empty:
+        log.warning("classes %s have no training images: their a(y) is all zeros", empty)
+    schema = pa.schema(
+        [("label", pa.int64()), ("images", pa.int64()), ("attributes", pa.list_(pa.float32(), len(centroids)))]
+    )
+    write_parquet(
+        args.out_classes,
+        pa.Table.from_arrays(
+            [pa.array(table["label"]), pa.array(table["images"]), _list_array(np.stack(table["attributes"]))],
+            schema=schema,
+        ),
+    )
+    summary = {
+        "pseudo_attributes": {**balance(frequency), "frequencies": frequency.tolist()},
+        "classes": {**balance(class_counts["train_count"]), "frequencies": class_counts["train_count"].tolist()},
+    }
+    pseudo, classes = summary["pseudo_attributes"], summary["classes"]
+    summary["pseudo_attributes_more_balanced"] = bool(pseudo["gini"] < classes["gini"])
+    write_json(args.out_balance, summary)
+    log.info(
+        "balance: pseudo-attributes gini %.3f ratio %s; classes gini %.3f ratio %s",
+        pseudo["gini"],
+        pseudo["imbalance_ratio"],
+        classes["gini"],
+        classes["imbalance_ratio"],
+    )
+
+
+if __name__ == "__main__":
+    run_main(main)

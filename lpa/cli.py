@@ -1,0 +1,64 @@
+"""The dataclass-driven command line of every stage, and its inverse for the Snakemake rules.
+
+Dependency-free, so the workflow can import it to render rule parameters as flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import types
+import typing
+from typing import Any
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    """Add one ``--flag`` per field of dataclass ``cls`` (booleans get ``--x/--no-x``)."""
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        hint = hints[field.name]
+        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        kwargs: dict[str, Any] = {"default": default, "help": f"(default: {default!r})"}
+        origin = typing.get_origin(hint)
+        if hint is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif origin in (tuple, list):
+            kwargs.update(nargs="*", type=typing.get_args(hint)[0])
+        elif origin in (typing.Union, types.UnionType):
+            base = next(a for a in typing.get_args(hint) if a is not type(None))
+            kwargs["type"] = lambda s, base=base: None if s.lower() in ("none", "null", "") else base(s)
+        else:
+            kwargs["type"] = hint
+        parser.add_argument(_flag(field.name), dest=field.name, **kwargs)
+
+
+def dataclass_from_args(cls: type, args: argparse.Namespace) -> Any:
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for field in dataclasses.fields(cls):
+        value = getattr(args, field.name)
+        if typing.get_origin(hints[field.name]) is tuple:
+            value = tuple(value)
+        values[field.name] = value
+    return cls(**values)
+
+
+def cli_flags(settings: dict[str, Any]) -> str:
+    """Inverse of :func:`add_dataclass_arguments`: render a settings dict as shell-quoted flags."""
+    parts = []
+    for key, value in settings.items():
+        flag = _flag(key)
+        if isinstance(value, bool):
+            parts.append(flag if value else "--no-" + flag[2:])
+        elif isinstance(value, (list, tuple)):
+            parts.append(" ".join([flag, *(shlex.quote(str(v)) for v in value)]))
+        elif value is None:
+            parts.append(f"{flag} none")
+        else:
+            parts.append(f"{flag} {shlex.quote(str(value))}")
+    return " ".join(parts)

@@ -1,0 +1,107 @@
+"""Stage 7, evaluate: top-1 accuracy on the test split, overall and per shot group.
+
+Uses the classifier's raw logits (no logit adjustment at test time) of the final model.
+Writes ``summary.json`` (top-1 % for many / medium / few / all) and ``per_class.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from lpa.data import GROUPS, open_source, read_class_counts, read_split
+from lpa.io import run_main, setup_logging, write_json, write_text
+from lpa.train import ImageDataset, load_checkpoint, resolve_device
+from lpa.transforms import eval_transform
+
+log = logging.getLogger("lpa.evaluate")
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, loader: DataLoader, device: torch.device) -> np.ndarray:
+    model.eval()
+    out = [
+        model(images.to(device)).logits.argmax(1).cpu() for images, _ in tqdm(loader, desc="evaluate", mininterval=10)
+    ]
+    return torch.cat(out).numpy() if out else np.zeros(0, np.int64)
+
+
+def per_class_accuracy(labels: np.ndarray, predictions: np.ndarray, counts: pd.DataFrame) -> pd.DataFrame:
+    """One row per class: training count, shot group, test images, correct, top-1 %."""
+    num_classes = len(counts)
+    total = np.bincount(labels, minlength=num_classes)
+    correct = np.bincount(labels[predictions == labels], minlength=num_classes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        top1 = np.where(total > 0, 100.0 * correct / total, np.nan)
+    return pd.DataFrame(
+        {
+            "label": counts["label"],
+            "train_count": counts["train_count"],
+            "group": counts["group"],
+            "test_images": total,
+            "correct": correct,
+            "top1": top1,
+        }
+    )
+
+
+def summarize(per_class: pd.DataFrame) -> dict:
+    """Top-1 % over the test images of each shot group and of all classes (None for an empty group)."""
+    summary = {}
+    for name in (*GROUPS, "all"):
+        rows = per_class if name == "all" else per_class[per_class["group"] == name]
+        images = int(rows["test_images"].sum())
+        summary[name] = 100.0 * float(rows["correct"].sum()) / images if images else None
+        summary[f"{name}_classes"] = int(len(rows))
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--split", required=True)
+    parser.add_argument("--counts", required=True)
+    parser.add_argument("--augment", default="digits")
+    parser.add_argument("--eval-split", default="test", help="which split to score (test, or val where one exists)")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--out-summary", required=True)
+    parser.add_argument("--out-per-class", required=True)
+    args = parser.parse_args(argv)
+    setup_logging()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    model, ckpt = load_checkpoint(args.checkpoint, device)
+    split, meta = read_split(args.split)
+    rows = split[split["split"] == args.eval_split]
+    if rows.empty:
+        raise ValueError(f"{args.split} has no images in split {args.eval_split!r}")
+    counts = read_class_counts(args.counts)
+    dataset = ImageDataset(
+        open_source(meta["source"], meta["root"]), rows["image_id"], rows["label"], eval_transform(args.augment)
+    )
+    predictions = predict(model, DataLoader(dataset, batch_size=args.batch_size), device)
+    table = per_class_accuracy(rows["label"].to_numpy(), predictions, counts)
+    summary = {
+        **summarize(table),
+        "split": args.eval_split,
+        "checkpoint": args.checkpoint,
+        "epochs": ckpt["epoch"],
+        "objective": ckpt["config"]["objective"],
+    }
+    write_text(args.out_per_class, table.to_csv(index=False))
+    write_json(args.out_summary, summary)
+    log.info("top-1 %%: %s", {k: summary[k] for k in (*GROUPS, "all")})
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,122 @@
+"""Stage 3, features: the dense local features Z of every training image, as sharded Parquet.
+
+One shard holds a contiguous slice of the training images (by image id). Each row is one
+image: ``image_id``, ``label`` and ``features``, a fixed-size list of H*W*D values in
+(H, W, D) order; the schema metadata ``lpa`` records ``height``, ``width``, ``dim``.
+Read them back with :mod:`lpa.shards`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from lpa.data import open_source, read_split
+from lpa.io import atomic_path, run_main, setup_logging
+from lpa.shards import feature_schema
+from lpa.train import ImageDataset, load_checkpoint, resolve_device
+from lpa.transforms import eval_transform
+
+log = logging.getLogger("lpa.features")
+
+DTYPES = {"float16": (np.float16, pa.float16()), "float32": (np.float32, pa.float32())}
+
+
+def parse_shard(item: str) -> tuple[int, int]:
+    """``"2-of-4"`` (Snakemake's scatteritem) -> (2, 4), 1-based."""
+    try:
+        index, total = (int(x) for x in item.split("-of-"))
+    except ValueError:
+        raise ValueError(f"shard must look like '2-of-4', got {item!r}") from None
+    if not 1 <= index <= total:
+        raise ValueError(f"shard index {index} outside 1..{total}")
+    return index, total
+
+
+def shard_rows(image_ids: np.ndarray, index: int, total: int) -> np.ndarray:
+    """Positions of the images of shard ``index`` of ``total``: contiguous slices of the sorted ids."""
+    order = np.argsort(image_ids, kind="stable")
+    return np.array_split(order, total)[index - 1]
+
+
+def dense_rows(dense: torch.Tensor, dtype: np.dtype) -> np.ndarray:
+    """(B, D, H, W) -> (B, H*W*D), each row in (H, W, D) order."""
+    return dense.permute(0, 2, 3, 1).reshape(dense.shape[0], -1).float().cpu().numpy().astype(dtype)
+
+
+@torch.no_grad()
+def extract_shard(
+    checkpoint: str | Path,
+    split_path: str | Path,
+    out: str | Path,
+    shard: str,
+    batch_size: int = 256,
+    dtype: str = "float16",
+    augment: str = "digits",
+    device: str = "auto",
+) -> int:
+    """Write shard ``shard`` of the training images' dense features to ``out``; returns its row count."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    np_dtype, pa_type = DTYPES[dtype]
+    index, total = parse_shard(shard)
+    dev = resolve_device(device)
+    model, _ = load_checkpoint(checkpoint, dev)
+    model.eval()
+    split, meta = read_split(split_path)
+    train = split[split["split"] == "train"]
+    rows = shard_rows(train["image_id"].to_numpy(), index, total)
+    dataset = ImageDataset(
+        open_source(meta["source"], meta["root"]),
+        train["image_id"].to_numpy()[rows],
+        train["label"].to_numpy()[rows],
+        eval_transform(augment),
+    )
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    # Probe one image for the map's shape, so even an empty shard carries a full schema.
+    probe, _ = ImageDataset(dataset.source, train["image_id"].to_numpy()[:1], [0], dataset.transform)[0]
+    _, dim, height, width = model(probe[None].to(dev)).dense.shape
+    schema = feature_schema(height * width * dim, pa_type, height, width, dim)
+    written = 0
+    with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        for images, labels in tqdm(loader, desc=f"features {shard}", mininterval=10):
+            flat = dense_rows(model(images.to(dev)).dense, np_dtype)
+            values = pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel(), type=pa_type), flat.shape[1])
+            ids = dataset.image_ids[written : written + len(labels)]
+            writer.write_table(pa.Table.from_arrays([pa.array(ids), pa.array(labels.numpy()), values], schema=schema))
+            written += len(labels)
+    log.info("shard %s: %d images -> %s", shard, written, out)
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--split", required=True)
+    parser.add_argument("--shard", required=True, help="which shard, as '2-of-4'")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--dtype", default="float16", choices=sorted(DTYPES))
+    parser.add_argument("--augment", default="digits", help="recipe whose evaluation transform is used")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args(argv)
+    setup_logging()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    extract_shard(
+        args.checkpoint, args.split, args.out, args.shard, args.batch_size, args.dtype, args.augment, args.device
+    )
+
+
+if __name__ == "__main__":
+    run_main(main)

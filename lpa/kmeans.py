@@ -1,0 +1,213 @@
+"""Stage 4, kmeans: K prototypes (the pseudo-attributes) of the local features, with faiss.
+
+Runs in its own process and never imports torch (faiss and torch can clash over OpenMP).
+When the local features exceed ``max_points``, an explicit seeded subsample is drawn,
+balanced across classes so that tail classes are represented. Writes ``centroids.npy``
+(K, D) float32 and ``stats.json``; fails, writing neither, if the clusters collapse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from lpa.cli import add_dataclass_arguments, dataclass_from_args
+from lpa.io import atomic_path, run_main, setup_logging, write_json
+from lpa.shards import iter_local_features, open_features
+
+log = logging.getLogger("lpa.kmeans")
+
+
+@dataclass(frozen=True)
+class KMeansConfig:
+    k: int = 16
+    niter: int = 25
+    nredo: int = 1
+    seed: int = 0
+    normalize: bool = True  # cluster L2-normalised local features (spherical K-means)
+    max_points: int = 1_000_000  # point budget; above it, a class-balanced subsample
+    backend: str = "auto"  # auto (faiss GPU when available) | faiss-cpu | faiss-gpu
+    max_cluster_fraction: float = 0.5  # fail if one cluster holds more of the points than this
+    max_empty_fraction: float = 0.1  # fail if more of the K clusters than this are empty
+
+    def __post_init__(self) -> None:
+        if self.k < 2:
+            raise ValueError(f"k must be >= 2, got {self.k}")
+        if self.backend not in ("auto", "faiss-cpu", "faiss-gpu"):
+            raise ValueError(f"backend must be auto, faiss-cpu or faiss-gpu, got {self.backend!r}")
+
+
+def class_quotas(available: np.ndarray, budget: int) -> np.ndarray:
+    """Split ``budget`` points as evenly as possible over classes holding ``available`` points each.
+
+    Water-filling: a class with fewer points than its share gives all it has, and the rest of
+    the budget is shared among the others.
+    """
+    available = np.asarray(available, dtype=np.int64)
+    quota = np.zeros_like(available)
+    open_ = available > 0
+    remaining = min(int(budget), int(available.sum()))
+    while remaining > 0 and open_.any():
+        share = remaining // int(open_.sum())
+        if share == 0:  # fewer points left than open classes: one more each for the first ones
+            quota[np.flatnonzero(open_)[:remaining]] += 1
+            break
+        give = np.minimum(available - quota, share) * open_
+        quota += give
+        remaining -= int(give.sum())
+        open_ &= quota < available
+    return quota
+
+
+def sample_mask(labels: np.ndarray, points_per_image: int, budget: int, seed: int) -> np.ndarray:
+    """(n_images, points_per_image) bool: the local features to cluster, class-balanced and seeded."""
+    n = len(labels)
+    if n * points_per_image <= budget:
+        return np.ones((n, points_per_image), dtype=bool)
+    rng = np.random.default_rng(seed)
+    classes, inverse = np.unique(labels, return_inverse=True)
+    available = np.bincount(inverse) * points_per_image
+    quotas = class_quotas(available, budget)
+    mask = np.zeros(n * points_per_image, dtype=bool)
+    for c in range(len(classes)):
+        images = np.flatnonzero(inverse == c)
+        flat = rng.choice(len(images) * points_per_image, size=quotas[c], replace=False)
+        mask[images[flat // points_per_image] * points_per_image + flat % points_per_image] = True
+    return mask.reshape(n, points_per_image)
+
+
+def load_points(paths: Sequence[str | Path], cfg: KMeansConfig) -> tuple[np.ndarray, dict]:
+    """The (n, D) float32 points to cluster and a summary of how they were chosen."""
+    dataset, (height, width, dim) = open_features(paths)
+    index = dataset.to_table(columns=["image_id", "label"])
+    ids = index.column("image_id").to_numpy()
+    labels = index.column("label").to_numpy()
+    if len(np.unique(ids)) != len(ids):
+        raise ValueError(f"feature shards repeat image ids: {len(np.unique(ids))} unique of {len(ids)} rows")
+    order = np.argsort(ids)
+    per_image = height * width
+    mask = sample_mask(labels[order], per_image, cfg.max_points, cfg.seed)
+    chunks = []
+    for batch_ids, _, local in iter_local_features(paths):
+        rows = mask[np.searchsorted(ids[order], batch_ids)]
+        chunks.append(local[rows])
+    points = np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32)
+    per_class = np.bincount(np.unique(labels, return_inverse=True)[1], weights=mask.sum(1)).astype(int)
+    summary = {
+        "images": int(len(ids)),
+        "local_features": int(len(ids) * per_image),
+        "points_used": int(len(points)),
+        "subsampled": bool(len(points) < len(ids) * per_image),
+        "points_per_class_min": int(per_class.min()) if len(per_class) else 0,
+        "points_per_class_max": int(per_class.max()) if len(per_class) else 0,
+        "feature_map": [height, width, dim],
+    }
+    return np.ascontiguousarray(points, dtype=np.float32), summary
+
+
+def use_gpu(backend: str) -> bool:
+    gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+    if backend == "faiss-gpu" and gpus == 0:
+        raise ValueError("kmeans backend faiss-gpu asked for, but faiss sees no GPU (is faiss-gpu installed?)")
+    return backend != "faiss-cpu" and gpus > 0
+
+
+def fit(points: np.ndarray, cfg: KMeansConfig) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Cluster (n, D) points; returns centroids (K, D), assignments (n,) and statistics."""
+    if cfg.normalize:
+        points = points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
+    n, dim = points.shape
+    if n < cfg.k:
+        raise ValueError(f"k={cfg.k} prototypes need at least {cfg.k} points, got {n}")
+    gpu = use_gpu(cfg.backend)
+    km = faiss.Kmeans(
+        dim,
+        cfg.k,
+        niter=cfg.niter,
+        nredo=cfg.nredo,
+        seed=cfg.seed,
+        spherical=cfg.normalize,
+        gpu=gpu,
+        verbose=False,
+        # our explicit subsample is the one used: no silent faiss subsampling on top
+        max_points_per_centroid=max(n // cfg.k + 1, 256),
+        min_points_per_centroid=1,
+    )
+    tic = time.perf_counter()
+    km.train(np.ascontiguousarray(points, dtype=np.float32))
+    seconds = time.perf_counter() - tic
+    _, assign = km.index.search(np.ascontiguousarray(points, dtype=np.float32), 1)
+    sizes = np.bincount(assign[:, 0], minlength=cfg.k)
+    stats = {
+        "backend": "faiss-gpu" if gpu else "faiss-cpu",
+        "faiss_version": faiss.__version__,
+        "points": int(n),
+        "dim": int(dim),
+        "k": cfg.k,
+        "iterations": int(len(km.obj)),
+        "objective": float(km.obj[-1]),
+        "objective_metric": "sum of cosine similarities" if cfg.normalize else "sum of squared L2 distances",
+        "objective_trace": [float(x) for x in km.obj],
+        "cluster_sizes": sizes.tolist(),
+        "largest_cluster_fraction": float(sizes.max() / n),
+        "empty_clusters": int((sizes == 0).sum()),
+        "seconds": seconds,
+    }
+    return km.centroids.astype(np.float32), assign[:, 0], stats
+
+
+def check_collapse(stats: dict, cfg: KMeansConfig) -> None:
+    if stats["largest_cluster_fraction"] > cfg.max_cluster_fraction:
+        raise ValueError(
+            f"K-means collapsed: one cluster holds {stats['largest_cluster_fraction']:.1%} of the points "
+            f"(max_cluster_fraction={cfg.max_cluster_fraction}); cluster sizes {stats['cluster_sizes']}"
+        )
+    if stats["empty_clusters"] > cfg.max_empty_fraction * cfg.k:
+        raise ValueError(
+            f"K-means collapsed: {stats['empty_clusters']} of {cfg.k} clusters are empty "
+            f"(max_empty_fraction={cfg.max_empty_fraction}); lower k or check the features"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_dataclass_arguments(parser, KMeansConfig)
+    parser.add_argument("--features", nargs="+", required=True, help="feature shards (Parquet)")
+    parser.add_argument("--out-centroids", required=True)
+    parser.add_argument("--out-stats", required=True)
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args(argv)
+    setup_logging()
+    if args.threads:
+        faiss.omp_set_num_threads(args.threads)
+    cfg = dataclass_from_args(KMeansConfig, args)
+    points, sampling = load_points(args.features, cfg)
+    log.info("sampling %s", sampling)
+    centroids, _, stats = fit(points, cfg)
+    stats = {"config": asdict(cfg), "sampling": sampling, **stats}
+    log.info(
+        "K=%d on %d points (%s): %d iterations in %.1fs, objective %.4g, cluster sizes %s",
+        cfg.k,
+        stats["points"],
+        stats["backend"],
+        stats["iterations"],
+        stats["seconds"],
+        stats["objective"],
+        stats["cluster_sizes"],
+    )
+    check_collapse(stats, cfg)
+    with atomic_path(args.out_centroids) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, centroids)
+    write_json(args.out_stats, stats)
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,6 @@
+"""Losses of PaCo and LPA, one small module each."""
+
+from lpa.losses.paco import PaCoLoss
+from lpa.losses.supcon import SupConLoss
+
+__all__ = ["PaCoLoss", "SupConLoss"]

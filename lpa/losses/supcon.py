@@ -1,0 +1,56 @@
+"""Supervised contrastive loss with weighted positives."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class SupConLoss(nn.Module):
+    r"""Supervised contrastive loss (Khosla et al., NeurIPS 2020) with soft positive weights.
+
+    For L2-normalised features :math:`z_1..z_N` and weights :math:`w_{ij} \ge 0`
+    (the diagonal is ignored):
+
+    .. math::
+
+        \ell_i = -\frac{\sum_{j \ne i} w_{ij}
+                 \log \frac{\exp(z_i \cdot z_j / \tau)}{\sum_{k \ne i} \exp(z_i \cdot z_k / \tau)}}
+                 {\sum_{j \ne i} w_{ij}}
+
+    averaged over the anchors whose weights sum to more than zero (0 if there are none).
+    With :math:`w_{ij} = 1[y_i = y_j]` it is exactly SupCon; LPA (Kim et al., NeurIPS 2022)
+    uses a similarity of the class pseudo-attribute vectors :math:`a(y_i), a(y_j)`.
+
+    Shapes:
+        features: (N, d), L2-normalised.
+        weights: (N, N), non-negative.
+        Returns a scalar.
+    """
+
+    def __init__(self, temperature: float = 0.07) -> None:
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.temperature = temperature
+
+    def forward(self, features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        n = features.shape[0]
+        if features.ndim != 2 or weights.shape != (n, n):
+            raise ValueError(
+                f"features must be (N, d) and weights (N, N); got {tuple(features.shape)}, {tuple(weights.shape)}"
+            )
+        if n < 2:
+            raise ValueError(f"SupConLoss needs at least 2 samples, got {n}")
+        eye = torch.eye(n, dtype=torch.bool, device=features.device)
+        sim = (features @ features.T / self.temperature).masked_fill(eye, float("-inf"))
+        log_prob = (sim - torch.logsumexp(sim, dim=1, keepdim=True)).masked_fill(eye, 0.0)
+        w = weights.to(sim).masked_fill(eye, 0.0)
+        if (w < 0).any():
+            raise ValueError("SupConLoss weights must be non-negative")
+        total = w.sum(1)
+        anchors = total > 0
+        if not anchors.any():
+            return features.sum() * 0.0
+        per_anchor = -(w * log_prob).sum(1)[anchors] / total[anchors]
+        return per_anchor.mean()

@@ -1,0 +1,190 @@
+"""Backbones that return their dense feature map, and the long-tailed classifier around them.
+
+Every backbone's ``forward`` returns :class:`BackboneOutput` with the dense map
+Z (B, D, H, W) *before* global pooling and the pooled vector (B, D), so feature
+extraction never needs a forward hook.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+
+class BackboneOutput(NamedTuple):
+    dense: torch.Tensor  # (B, D, H, W)
+    pooled: torch.Tensor  # (B, D)
+
+
+class ModelOutput(NamedTuple):
+    dense: torch.Tensor  # (B, D, H, W)
+    pooled: torch.Tensor  # (B, D)
+    logits: torch.Tensor  # (B, C)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture settings, stored in every checkpoint so a model can be rebuilt from it."""
+
+    arch: str = "resnet_cifar"  # resnet_cifar | resnet50 | resnext50_32x4d
+    depth: int = 32  # resnet_cifar only: 6n + 2
+    widths: tuple[int, ...] = (16, 32, 64)  # resnet_cifar only: channels per stage
+    strides: tuple[int, ...] = (1, 2, 2)  # resnet_cifar only: stride of each stage
+    in_channels: int = 3
+    proj_dims: tuple[int, ...] = ()  # projection head (hidden..., out); empty: no contrastive branch
+    queue_size: int = 0
+    key_momentum: float = 0.999
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, in_planes: int, planes: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResNetCifar(nn.Module):
+    """ResNet for small images (He et al., 2016, Sec. 4.2): a 3x3 stem and stages of 2-layer blocks.
+
+    ``depth = 2 * blocks_per_stage * len(widths) + 2``; depth 32 with widths (16, 32, 64) and
+    strides (1, 2, 2) is the ResNet-32 of the long-tailed CIFAR literature (8x8x64 map on 32x32 input).
+    """
+
+    def __init__(self, depth: int, widths: tuple[int, ...], strides: tuple[int, ...], in_channels: int) -> None:
+        super().__init__()
+        if len(widths) != len(strides) or not widths:
+            raise ValueError(f"widths {widths} and strides {strides} must be non-empty and of equal length")
+        blocks, rest = divmod(depth - 2, 2 * len(widths))
+        if rest or blocks < 1:
+            raise ValueError(f"depth {depth} must be 2 * k * {len(widths)} + 2 for a positive integer k")
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)
+        )
+        stages, in_planes = [], widths[0]
+        for width, stride in zip(widths, strides):
+            layers = []
+            for b in range(blocks):
+                layers.append(BasicBlock(in_planes, width, stride if b == 0 else 1))
+                in_planes = width
+            stages.append(nn.Sequential(*layers))
+        self.stages = nn.Sequential(*stages)
+        self.out_dim = widths[-1]
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> BackboneOutput:
+        dense = self.stages(self.stem(x))
+        return BackboneOutput(dense, dense.mean(dim=(2, 3)))
+
+
+class TorchvisionResNet(nn.Module):
+    """A torchvision ResNet/ResNeXt without its pooling and classifier (7x7x2048 map on 224x224 input)."""
+
+    def __init__(self, arch: str, in_channels: int) -> None:
+        super().__init__()
+        net = getattr(torchvision.models, arch)(weights=None)
+        if in_channels != 3:
+            net.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
+        self.body = nn.Sequential(
+            net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4
+        )
+        self.out_dim = net.fc.in_features
+
+    def forward(self, x: torch.Tensor) -> BackboneOutput:
+        dense = self.body(x)
+        return BackboneOutput(dense, dense.mean(dim=(2, 3)))
+
+
+def build_backbone(cfg: ModelConfig) -> nn.Module:
+    if cfg.arch == "resnet_cifar":
+        return ResNetCifar(cfg.depth, tuple(cfg.widths), tuple(cfg.strides), cfg.in_channels)
+    if cfg.arch in ("resnet50", "resnext50_32x4d"):
+        return TorchvisionResNet(cfg.arch, cfg.in_channels)
+    raise ValueError(f"unknown model arch {cfg.arch!r}; choose resnet_cifar, resnet50 or resnext50_32x4d")
+
+
+def _mlp(in_dim: int, dims: tuple[int, ...]) -> nn.Module:
+    layers: list[nn.Module] = []
+    for i, d in enumerate(dims):
+        layers.append(nn.Linear(in_dim, d))
+        if i < len(dims) - 1:
+            layers.append(nn.ReLU(inplace=True))
+        in_dim = d
+    return nn.Sequential(*layers)
+
+
+class LongTailNet(nn.Module):
+    """Backbone + linear classifier, and optionally PaCo's contrastive branch.
+
+    The contrastive branch (``cfg.proj_dims`` non-empty) is a projection head on the pooled
+    feature, a momentum key encoder (backbone + head, updated as an exponential moving average
+    of the query encoder, He et al. MoCo 2020) and a ring-buffer queue of past keys and labels.
+    """
+
+    def __init__(self, cfg: ModelConfig, num_classes: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.backbone = build_backbone(cfg)
+        self.classifier = nn.Linear(self.backbone.out_dim, num_classes)
+        self.contrastive = bool(cfg.proj_dims)
+        if not self.contrastive:
+            return
+        if not 0 <= cfg.key_momentum < 1:
+            raise ValueError(f"key_momentum must be in [0, 1), got {cfg.key_momentum}")
+        self.projector = _mlp(self.backbone.out_dim, tuple(cfg.proj_dims))
+        self.key_backbone = copy.deepcopy(self.backbone).requires_grad_(False)
+        self.key_projector = copy.deepcopy(self.projector).requires_grad_(False)
+        dim = cfg.proj_dims[-1]
+        self.register_buffer("queue", torch.zeros(cfg.queue_size, dim))
+        self.register_buffer("queue_labels", torch.full((cfg.queue_size,), -1, dtype=torch.long))
+        # Number of keys ever enqueued: the first min(seen, size) slots are filled.
+        self.register_buffer("queue_seen", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        dense, pooled = self.backbone(x)
+        return ModelOutput(dense, pooled, self.classifier(pooled))
+
+    def project(self, pooled: torch.Tensor) -> torch.Tensor:
+        """L2-normalised query embedding (B, d) of pooled features (B, D)."""
+        return F.normalize(self.projector(pooled), dim=1)
+
+    @torch.no_grad()
+    def key_embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Momentum-update the key encoder, then embed ``x``: (B, d), L2-normalised, no gradient."""
+        m = self.cfg.key_momentum
+        for q_params, k_params in ((self.backbone, self.key_backbone), (self.projector, self.key_projector)):
+            for q, k in zip(q_params.parameters(), k_params.parameters()):
+                k.mul_(m).add_(q.detach(), alpha=1 - m)
+        return F.normalize(self.key_projector(self.key_backbone(x).pooled), dim=1)
+
+    def queue_contents(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The filled part of the queue: keys (n, d) and labels (n,)."""
+        n = int(min(int(self.queue_seen), self.queue.shape[0]))
+        return self.queue[:n], self.queue_labels[:n]
+
+    @torch.no_grad()
+    def enqueue(self, keys: torch.Tensor, labels: torch.Tensor) -> None:
+        size = self.queue.shape[0]
+        if size == 0:
+            return
+        keys, labels = keys[-size:], labels[-size:]
+        slots = (self.queue_seen + torch.arange(keys.shape[0], device=keys.device)) % size
+        self.queue[slots] = keys.detach().to(self.queue.dtype)
+        self.queue_labels[slots] = labels
+        self.queue_seen += keys.shape[0]

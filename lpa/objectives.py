@@ -1,0 +1,108 @@
+"""Training objectives: CE, PaCo and LPA differ only here, and share one training loop.
+
+An objective is called with the model and a batch ``(views, labels)`` and returns a dict of
+scalar losses (``"loss"`` is the one optimised) and the query's classifier logits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lpa.losses import PaCoLoss, SupConLoss
+from lpa.models import LongTailNet
+
+SIMILARITIES = ("cosine", "dominant", "label")
+
+
+class CrossEntropyObjective(nn.Module):
+    def forward(self, model: LongTailNet, views: torch.Tensor, labels: torch.Tensor):
+        logits = model(views).logits
+        loss = F.cross_entropy(logits, labels)
+        return {"loss": loss, "ce": loss.detach()}, logits
+
+
+class PaCoObjective(nn.Module):
+    """PaCo: contrast the queries against [queries, keys, queue] and the class centres."""
+
+    def __init__(self, class_counts: Sequence[int], alpha: float, beta: float, gamma: float, temperature: float):
+        super().__init__()
+        self.paco = PaCoLoss(class_counts, alpha=alpha, beta=beta, gamma=gamma, temperature=temperature)
+
+    def contrast(self, model: LongTailNet, views: tuple[torch.Tensor, torch.Tensor], labels: torch.Tensor):
+        """Forward both views; returns PaCo's loss, the query logits and the (2B, d) query+key embeddings."""
+        if not model.contrastive:
+            raise ValueError("PaCo needs a model with a projection head: set model proj_dims")
+        query_view, key_view = views
+        out = model(query_view)
+        q = model.project(out.pooled)
+        k = model.key_embed(key_view)
+        queue, queue_labels = model.queue_contents()
+        features = torch.cat([q, k, queue.to(q.dtype)])
+        loss = self.paco(features, torch.cat([labels, labels, queue_labels]), out.logits)
+        model.enqueue(k, labels)
+        return loss, out.logits, torch.cat([q, k])
+
+    def forward(self, model: LongTailNet, views, labels: torch.Tensor):
+        loss, logits, _ = self.contrast(model, views, labels)
+        return {"loss": loss, "paco": loss.detach()}, logits
+
+
+def class_similarity(attributes: np.ndarray | torch.Tensor, kind: str) -> torch.Tensor:
+    """(C, C) non-negative similarity of class attribute vectors a(y) (C, K).
+
+    ``cosine``: cos(a(y_i), a(y_j)), in [0, 1] since a(y) is a histogram; ``dominant``: 1 where the
+    classes share their most frequent pseudo-attribute; ``label``: the identity (plain SupCon).
+    """
+    a = torch.as_tensor(np.asarray(attributes), dtype=torch.float32)
+    if a.ndim != 2 or (a < 0).any():
+        raise ValueError(f"class attributes must be a non-negative (C, K) matrix, got shape {tuple(a.shape)}")
+    if kind == "cosine":
+        a = F.normalize(a, dim=1)
+        return (a @ a.T).clamp_min(0)
+    if kind == "dominant":
+        top = a.argmax(1)
+        return (top[:, None] == top[None, :]).float()
+    if kind == "label":
+        return torch.eye(a.shape[0])
+    raise ValueError(f"unknown similarity {kind!r}; choose one of {SIMILARITIES}")
+
+
+class LPAObjective(PaCoObjective):
+    r"""LPA: :math:`L_{PaCo}(\hat y, z, y) + \alpha\, L_{SupCon}(z, a(y))`.
+
+    The SupCon term runs over the batch's query and key embeddings, with positive weights
+    :math:`w_{ij} = \mathrm{sim}(a(y_i), a(y_j))` from the class pseudo-attribute vectors.
+    """
+
+    def __init__(
+        self,
+        class_counts: Sequence[int],
+        attributes: np.ndarray,
+        alpha: float,
+        beta: float,
+        gamma: float,
+        temperature: float,
+        lpa_alpha: float,
+        supcon_temperature: float,
+        similarity: str = "cosine",
+    ):
+        super().__init__(class_counts, alpha, beta, gamma, temperature)
+        if lpa_alpha < 0:
+            raise ValueError(f"lpa_alpha must be >= 0, got {lpa_alpha}")
+        if len(attributes) != len(class_counts):
+            raise ValueError(f"attributes have {len(attributes)} classes, class counts {len(class_counts)}")
+        self.lpa_alpha = lpa_alpha
+        self.supcon = SupConLoss(supcon_temperature)
+        self.register_buffer("similarity", class_similarity(attributes, similarity))
+
+    def forward(self, model: LongTailNet, views, labels: torch.Tensor):
+        paco, logits, z = self.contrast(model, views, labels)
+        both = torch.cat([labels, labels])
+        supcon = self.supcon(z, self.similarity.to(z)[both][:, both])
+        loss = paco + self.lpa_alpha * supcon
+        return {"loss": loss, "paco": paco.detach(), "supcon": supcon.detach()}, logits

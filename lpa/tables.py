@@ -1,0 +1,106 @@
+"""Stage 8, tables: accuracy per method (mean and std over seeds) as CSV and Markdown, and a plot.
+
+Each ``--summary NAME=PATH`` adds one evaluation of method NAME (once per seed); rows keep the
+order in which methods first appear. ``--per-class NAME=PATH`` feeds the plot of per-class
+accuracy against training count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+import pandas as pd
+
+from lpa.data import GROUPS
+from lpa.io import atomic_path, read_json, run_main, setup_logging, write_text
+
+log = logging.getLogger("lpa.tables")
+
+COLUMNS = (*GROUPS, "all")
+
+
+def _pairs(items: Sequence[str], flag: str) -> list[tuple[str, str]]:
+    pairs = []
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"{flag} takes NAME=PATH, got {item!r}")
+        pairs.append((name, path))
+    return pairs
+
+
+def accuracy_table(summaries: Sequence[tuple[str, dict]]) -> pd.DataFrame:
+    """One row per method: ``method``, many, medium, few, all (mean top-1 %), ``seeds``, and ``<col>_std``."""
+    frame = pd.DataFrame([{"method": name, **{c: s[c] for c in COLUMNS}} for name, s in summaries])
+    frame[list(COLUMNS)] = frame[list(COLUMNS)].astype(float)
+    grouped = frame.groupby("method", sort=False)
+    table = grouped[list(COLUMNS)].mean()
+    table["seeds"] = grouped.size()
+    std = grouped[list(COLUMNS)].std(ddof=1).add_suffix("_std")
+    return pd.concat([table, std], axis=1).reset_index()
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    def cell(row: pd.Series, col: str) -> str:
+        mean, std = row[col], row[f"{col}_std"]
+        if pd.isna(mean):
+            return "n/a"
+        return f"{mean:.1f} ± {std:.1f}" if row["seeds"] > 1 else f"{mean:.1f}"
+
+    lines = ["| method | " + " | ".join(COLUMNS) + " | seeds |", "|---" * (len(COLUMNS) + 2) + "|"]
+    for _, row in table.iterrows():
+        lines.append(f"| {row['method']} | " + " | ".join(cell(row, c) for c in COLUMNS) + f" | {row['seeds']} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_per_class(per_class: Sequence[tuple[str, pd.DataFrame]], path: str) -> None:
+    """Per-class top-1 against training count (log scale), one series per method (mean over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    methods = list(dict.fromkeys(name for name, _ in per_class))
+    for name in methods:
+        frames = [f for n, f in per_class if n == name]
+        mean = pd.concat(frames).groupby("label").agg(train_count=("train_count", "first"), top1=("top1", "mean"))
+        mean = mean.sort_values("train_count")
+        ax.plot(mean["train_count"], mean["top1"], marker="o", markersize=3, linewidth=1, label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("training images of the class (log scale)")
+    ax.set_ylabel("test top-1 accuracy (%)")
+    ax.set_title("Per-class accuracy against class frequency")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--summary", action="append", default=[], metavar="NAME=PATH", required=True)
+    parser.add_argument("--per-class", action="append", default=[], metavar="NAME=PATH")
+    parser.add_argument("--out-csv", required=True)
+    parser.add_argument("--out-md", required=True)
+    parser.add_argument("--out-plot")
+    args = parser.parse_args(argv)
+    setup_logging()
+    summaries = [(name, read_json(path)) for name, path in _pairs(args.summary, "--summary")]
+    table = accuracy_table(summaries)
+    write_text(args.out_csv, table.to_csv(index=False, float_format="%.2f"))
+    write_text(args.out_md, to_markdown(table))
+    if args.out_plot:
+        per_class = [(name, pd.read_csv(path)) for name, path in _pairs(args.per_class, "--per-class")]
+        if not per_class:
+            raise ValueError("--out-plot needs at least one --per-class NAME=PATH")
+        plot_per_class(per_class, args.out_plot)
+    log.info("\n%s", to_markdown(table))
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,360 @@
+"""Stages 2 and 6, baseline and finetune: one training loop for CE, PaCo and LPA.
+
+Writes into ``--out-dir``: ``last.pt`` after every epoch (atomically; resumed by itself when
+the same run is started again, removed when training completes), and at the end
+``model.pt`` (final epoch's weights, resolved config, format version), ``metrics.jsonl``
+(one line per epoch) and ``config.json``. Fine-tuning is ``--init-from`` a checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from lpa.cli import add_dataclass_arguments, dataclass_from_args
+from lpa.data import open_source, read_class_counts, read_split
+from lpa.io import atomic_path, run_main, setup_logging, write_json, write_text
+from lpa.models import LongTailNet, ModelConfig
+from lpa.objectives import CrossEntropyObjective, LPAObjective, PaCoObjective
+from lpa.transforms import train_transform
+
+log = logging.getLogger("lpa.train")
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    objective: str = "paco"  # ce | paco | lpa
+    seed: int = 0
+    # model
+    arch: str = "resnet_cifar"
+    depth: int = 32
+    widths: tuple[int, ...] = (16, 32, 64)
+    strides: tuple[int, ...] = (1, 2, 2)
+    proj_dims: tuple[int, ...] = (64, 32)  # ignored by ce
+    queue_size: int = 1024
+    key_momentum: float = 0.999
+    augment: str = "cifar"
+    # optimisation
+    epochs: int = 400
+    batch_size: int = 128
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    warmup_epochs: int = 10
+    schedule: str = "step"  # step | cosine
+    milestones: tuple[int, ...] = (320, 360)
+    lr_decay: float = 0.1
+    # PaCo
+    paco_alpha: float = 0.01
+    paco_beta: float = 1.0
+    paco_gamma: float = 1.0
+    paco_temperature: float = 0.05
+    # LPA
+    lpa_alpha: float = 0.1
+    supcon_temperature: float = 0.1
+    similarity: str = "cosine"  # cosine | dominant | label
+    # execution
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    num_workers: int = 0
+    amp: bool = False  # bfloat16 autocast on CUDA
+
+    def __post_init__(self) -> None:
+        if self.objective not in ("ce", "paco", "lpa"):
+            raise ValueError(f"objective must be ce, paco or lpa, got {self.objective!r}")
+        if self.schedule not in ("step", "cosine"):
+            raise ValueError(f"schedule must be step or cosine, got {self.schedule!r}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.objective != "ce" and not self.proj_dims:
+            raise ValueError(f"objective {self.objective} needs proj_dims (the projection head)")
+
+    def model_config(self, in_channels: int) -> ModelConfig:
+        contrastive = self.objective != "ce"
+        return ModelConfig(
+            arch=self.arch,
+            depth=self.depth,
+            widths=self.widths,
+            strides=self.strides,
+            in_channels=in_channels,
+            proj_dims=self.proj_dims if contrastive else (),
+            queue_size=self.queue_size if contrastive else 0,
+            key_momentum=self.key_momentum,
+        )
+
+
+class ImageDataset(Dataset):
+    """Images of ``source`` by id, with their labels, through ``transform``."""
+
+    def __init__(self, source, image_ids: Sequence[int], labels: Sequence[int], transform) -> None:
+        self.source, self.transform = source, transform
+        self.image_ids = np.asarray(image_ids)
+        self.labels = np.asarray(labels)
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def __getitem__(self, i: int):
+        image_id = int(self.image_ids[i])
+        try:
+            image = self.source.load(image_id)
+        except Exception as err:  # a corrupt image is an error naming it, never a silent skip
+            raise ValueError(f"cannot load image {image_id} of {type(self.source).__name__}: {err}") from err
+        return self.transform(image), int(self.labels[i])
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def learning_rate(cfg: TrainConfig, progress: float) -> float:
+    """Learning rate at ``progress`` epochs (fractional): linear warm-up, then step or cosine."""
+    if progress < cfg.warmup_epochs:
+        return cfg.lr * (progress + 1e-3) / cfg.warmup_epochs
+    if cfg.schedule == "cosine":
+        span = max(cfg.epochs - cfg.warmup_epochs, 1e-8)
+        return 0.5 * cfg.lr * (1 + math.cos(math.pi * (progress - cfg.warmup_epochs) / span))
+    return cfg.lr * cfg.lr_decay ** sum(progress >= m for m in cfg.milestones)
+
+
+def read_class_attributes(path: str | Path, num_classes: int) -> np.ndarray:
+    """The (C, K) matrix of class attribute vectors a(y) from the attributes stage."""
+    table = pq.read_table(path).to_pandas().sort_values("label")
+    if list(table["label"]) != list(range(num_classes)):
+        raise ValueError(f"{path} must hold one row per class 0..{num_classes - 1}")
+    return np.stack(table["attributes"].to_numpy()).astype(np.float32)
+
+
+def build_objective(cfg: TrainConfig, counts: Sequence[int], attributes: np.ndarray | None) -> torch.nn.Module:
+    paco = dict(alpha=cfg.paco_alpha, beta=cfg.paco_beta, gamma=cfg.paco_gamma, temperature=cfg.paco_temperature)
+    if cfg.objective == "ce":
+        return CrossEntropyObjective()
+    if cfg.objective == "paco":
+        return PaCoObjective(counts, **paco)
+    if attributes is None:
+        raise ValueError("objective lpa needs --attributes (the class attribute vectors)")
+    return LPAObjective(
+        counts,
+        attributes,
+        **paco,
+        lpa_alpha=cfg.lpa_alpha,
+        supcon_temperature=cfg.supcon_temperature,
+        similarity=cfg.similarity,
+    )
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[LongTailNet, dict]:
+    """Rebuild the model stored in a checkpoint (strict load) and return it with the checkpoint dict."""
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=False)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"missing checkpoint {path}") from None
+    version = ckpt.get("format_version") if isinstance(ckpt, dict) else None
+    if version != FORMAT_VERSION:
+        raise ValueError(f"{path} has checkpoint format {version!r}, expected {FORMAT_VERSION}")
+    model = LongTailNet(ModelConfig(**ckpt["model_config"]), ckpt["num_classes"])
+    model.load_state_dict(ckpt["model"], strict=True)
+    return model.to(device), ckpt
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _to(views, device):
+    return (
+        tuple(v.to(device, non_blocking=True) for v in views) if isinstance(views, (list, tuple)) else views.to(device)
+    )
+
+
+def train(
+    cfg: TrainConfig,
+    split_path: str | Path,
+    counts_path: str | Path,
+    out_dir: str | Path,
+    attributes_path: str | Path | None = None,
+    init_from: str | Path | None = None,
+) -> dict:
+    """Train to ``cfg.epochs`` (resuming ``out_dir/last.pt`` if it holds this config); returns the last metrics."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    split, meta = read_split(split_path)
+    counts = read_class_counts(counts_path)["train_count"].tolist()
+    num_classes = meta["num_classes"]
+    if len(counts) != num_classes:
+        raise ValueError(f"{counts_path} has {len(counts)} classes, {split_path} {num_classes}")
+    source = open_source(meta["source"], meta["root"])
+    train_rows = split[split["split"] == "train"]
+    if len(train_rows) == 0:
+        raise ValueError(f"{split_path} has no training images")
+
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    random.seed(cfg.seed)
+    model = LongTailNet(cfg.model_config(source.in_channels), num_classes).to(device)
+    attributes = read_class_attributes(attributes_path, num_classes) if attributes_path else None
+    objective = build_objective(cfg, counts, attributes).to(device)
+    optimizer = torch.optim.SGD(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        weight_decay=cfg.weight_decay,
+    )
+    resolved = {**asdict(cfg), "init_from": str(init_from) if init_from else None}
+
+    start_epoch, history = 0, []
+    last = out_dir / "last.pt"
+    if last.exists():
+        ckpt = torch.load(last, map_location=device, weights_only=False)
+        if ckpt.get("format_version") == FORMAT_VERSION and ckpt.get("config") == resolved:
+            model.load_state_dict(ckpt["model"], strict=True)
+            optimizer.load_state_dict(ckpt["optimizer"])
+            _set_rng_state(ckpt["rng"])
+            start_epoch, history = ckpt["epoch"], ckpt["history"]
+            log.info("resumed %s at epoch %d", last, start_epoch)
+        else:
+            log.warning("ignoring %s: it was written with another config", last)
+    elif init_from:
+        init_model, _ = load_checkpoint(init_from, device)
+        try:
+            model.load_state_dict(init_model.state_dict(), strict=True)
+        except RuntimeError as err:
+            raise ValueError(f"cannot initialise from {init_from}: architectures differ: {err}") from None
+        log.info("initialised from %s", init_from)
+
+    dataset = ImageDataset(
+        source,
+        train_rows["image_id"].to_numpy(),
+        train_rows["label"].to_numpy(),
+        train_transform(cfg.augment, two_views=cfg.objective != "ce"),
+    )
+    drop_last = len(dataset) >= cfg.batch_size  # never a batch of one through BatchNorm
+    steps = len(dataset) // cfg.batch_size if drop_last else 1
+    log.info(
+        "%s: %d training images, %d classes, %d steps/epoch, device %s, %d parameters",
+        cfg.objective,
+        len(dataset),
+        num_classes,
+        steps,
+        device,
+        sum(p.numel() for p in model.parameters()),
+    )
+
+    for epoch in range(start_epoch, cfg.epochs):
+        # Seeded per epoch, so a resumed run sees the same batches as an uninterrupted one.
+        loader = DataLoader(
+            dataset,
+            batch_size=cfg.batch_size,
+            shuffle=True,
+            drop_last=drop_last,
+            num_workers=cfg.num_workers,
+            generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch),
+            pin_memory=device.type == "cuda",
+        )
+        model.train()
+        sums: dict[str, float] = {}
+        correct = seen = 0
+        tic = time.perf_counter()
+        bar = tqdm(loader, desc=f"{cfg.objective} epoch {epoch + 1}/{cfg.epochs}", mininterval=10, leave=False)
+        for step, (views, labels) in enumerate(bar):
+            lr = learning_rate(cfg, epoch + step / steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            views, labels = _to(views, device), labels.to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda"):
+                losses, logits = objective(model, views, labels)
+            if not torch.isfinite(losses["loss"]):
+                raise ValueError(f"loss became {losses['loss'].item()} at epoch {epoch + 1}, step {step}")
+            optimizer.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            optimizer.step()
+            for name, value in losses.items():
+                sums[name] = sums.get(name, 0.0) + float(value.detach()) * len(labels)
+            correct += int((logits.argmax(1) == labels).sum())
+            seen += len(labels)
+        seconds = time.perf_counter() - tic
+        record = {
+            "epoch": epoch + 1,
+            "lr": lr,
+            **{k: v / seen for k, v in sums.items()},
+            "train_top1": 100.0 * correct / seen,
+            "seconds": seconds,
+            "images_per_second": seen / seconds,
+        }
+        history.append(record)
+        log.info("epoch %s", json.dumps(record))
+        with atomic_path(last) as tmp:
+            torch.save(
+                {
+                    "format_version": FORMAT_VERSION,
+                    "config": resolved,
+                    "model_config": asdict(model.cfg),
+                    "num_classes": num_classes,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "epoch": epoch + 1,
+                    "history": history,
+                    "rng": _rng_state(),
+                },
+                tmp,
+            )
+
+    write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+    write_json(out_dir / "config.json", resolved)
+    final = torch.load(last, map_location="cpu", weights_only=False)
+    for key in ("optimizer", "rng"):
+        final.pop(key)
+    with atomic_path(out_dir / "model.pt") as tmp:
+        torch.save(final, tmp)
+    last.unlink()  # training is complete: a forced rerun starts afresh
+    return history[-1] if history else {}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_dataclass_arguments(parser, TrainConfig)
+    parser.add_argument("--split", required=True, help="split.parquet from the data stage")
+    parser.add_argument("--counts", required=True, help="class_counts.csv from the data stage")
+    parser.add_argument("--attributes", help="class_attributes.parquet (objective lpa)")
+    parser.add_argument("--init-from", help="checkpoint to fine-tune from (model.pt)")
+    parser.add_argument("--out-dir", required=True)
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+    args = parser.parse_args(argv)
+    setup_logging()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = dataclass_from_args(TrainConfig, args)
+    train(cfg, args.split, args.counts, args.out_dir, args.attributes, args.init_from)
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,21 @@
+rule attributes:
+    """Per-image pseudo-attribute scores s(x), class vectors a(y) and the balance summary."""
+    input:
+        features=feature_shards,
+        centroids=run("kmeans/K{K}/centroids.npy"),
+        stats=run("kmeans/K{K}/stats.json"),
+        counts="results/{dataset}/data/class_counts.csv",
+    output:
+        scores=run("attributes/K{K}/image_scores.parquet"),
+        classes=run("attributes/K{K}/class_attributes.parquet"),
+        balance=run("attributes/K{K}/balance.json"),
+    log:
+        logged("logs", "attributes/K{K}.log"),
+    benchmark:
+        logged("benchmarks", "attributes/K{K}.tsv")
+    conda:
+        "../envs/faiss.yaml"
+    shell:
+        "python -m lpa.attributes --features {input.features} --centroids {input.centroids}"
+        " --kmeans-stats {input.stats} --counts {input.counts} --out-scores {output.scores}"
+        " --out-classes {output.classes} --out-balance {output.balance} > {log} 2>&1"

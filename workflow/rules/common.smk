@@ -1,0 +1,155 @@
+# Config validation, wildcard constraints and the input/target functions. Nothing else.
+import os
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+REPO = Path(workflow.basedir).parent
+# Jobs (local, conda or SLURM) import the package from this checkout.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+sys.path.insert(0, str(REPO))
+
+from lpa.cli import cli_flags  # noqa: E402  (dependency-free)
+
+
+validate(config, schema="../schemas/config.schema.yaml", set_default=True)
+
+DATASETS = list(config["datasets"])
+SEEDS = config["seeds"]
+KS = config["kmeans"]["K"]
+ALPHAS = [str(a) for a in config["finetune"]["alpha"]]
+LPA_PRIMARY = f"lpa_K{KS[0]}_alpha{ALPHAS[0]}"
+
+
+wildcard_constraints:
+    dataset="|".join(map(str, DATASETS)) or "none",
+    seed=r"\d+",
+    K=r"\d+",
+    alpha=r"\d+(\.\d+)?(e-?\d+)?",
+    method="ce|paco",
+    model=r"ce|paco|lpa_K\d+_alpha[0-9.e-]+",
+
+
+def run(path):
+    """Per-run outputs: results/<dataset>/seed<seed>/<path>."""
+    return f"results/{{dataset}}/seed{{seed}}/{path}"
+
+
+def logged(kind, path):
+    """Log or benchmark file of a job: results/<dataset>/<kind>/seed<seed>/<path>."""
+    return f"results/{{dataset}}/{kind}/seed{{seed}}/{path}"
+
+
+def dataset_cfg(wildcards):
+    return config["datasets"][wildcards.dataset]
+
+
+def execution_settings():
+    ex = config["execution"]
+    return {"device": ex["device"], "num_workers": ex["num_workers"], "amp": ex["amp"]}
+
+
+def train_flags(wildcards, objective, stage):
+    """TrainConfig flags for one training job: model, PaCo, the stage's optimiser, execution."""
+    model, paco, optim = config["model"], config["paco"], config[stage]
+    settings = {
+        "objective": objective,
+        "seed": int(wildcards.seed),
+        "arch": model["arch"],
+        "depth": model["depth"],
+        "widths": model["widths"],
+        "strides": model["strides"],
+        "proj_dims": paco["proj_dims"],
+        "queue_size": paco["queue_size"],
+        "key_momentum": paco["key_momentum"],
+        "augment": dataset_cfg(wildcards)["augment"],
+        **{k: optim[k] for k in OPTIM_KEYS},
+        "paco_alpha": paco["alpha"],
+        "paco_beta": paco["beta"],
+        "paco_gamma": paco["gamma"],
+        "paco_temperature": paco["temperature"],
+        **execution_settings(),
+    }
+    if objective == "lpa":
+        settings.update(
+            lpa_alpha=float(wildcards.alpha),
+            supcon_temperature=optim["supcon_temperature"],
+            similarity=optim["similarity"],
+        )
+    return cli_flags(settings)
+
+
+OPTIM_KEYS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "warmup_epochs",
+    "schedule",
+    "milestones",
+    "lr_decay",
+)
+
+
+def feature_shards(wildcards):
+    """Every shard of a run's dense features (the gather side of the features scatter)."""
+    return gather.features(f"results/{wildcards.dataset}/seed{wildcards.seed}/features/shard-{{scatteritem}}.parquet")
+
+
+def model_checkpoint(wildcards):
+    """The model.pt that evaluate/{model} scores."""
+    if wildcards.model in ("ce", "paco"):
+        return run(f"baseline/{wildcards.model}/model.pt").format(**wildcards)
+    tag = wildcards.model.removeprefix("lpa_")
+    return run(f"finetune/{tag}/model.pt").format(**wildcards)
+
+
+def evaluations(wildcards, model, name):
+    """--summary/--per-class NAME=PATH pairs of one model over every seed."""
+    return [f"results/{wildcards.dataset}/seed{s}/evaluate/{model}/{name}" for s in SEEDS]
+
+
+TABLE_MODELS = {"CE": "ce", "PaCo": "paco", "LPA": LPA_PRIMARY}
+
+
+def table_inputs(wildcards):
+    """Every seed's evaluation of the table's models, keyed summary_<model> / per_class_<model>."""
+    return {
+        f"{kind}_{model}": evaluations(wildcards, model, name)
+        for model in TABLE_MODELS.values()
+        for kind, name in (("summary", "summary.json"), ("per_class", "per_class.csv"))
+    }
+
+
+def table_flags(wildcards, input):
+    parts = []
+    for label, model in TABLE_MODELS.items():
+        parts += [f"--summary {label}={p}" for p in input[f"summary_{model}"]]
+        parts += [f"--per-class {label}={p}" for p in input[f"per_class_{model}"]]
+    return " ".join(parts)
+
+
+def ablation_models():
+    return [f"lpa_K{k}_alpha{a}" for k in KS for a in ALPHAS]
+
+
+def ablation_inputs(wildcards):
+    return [p for m in ablation_models() for p in evaluations(wildcards, m, "summary.json")]
+
+
+def ablation_flags(wildcards):
+    return " ".join(
+        f"--summary {m.replace('lpa', 'LPA', 1)}={p}"
+        for m in ablation_models()
+        for p in evaluations(wildcards, m, "summary.json")
+    )
+
+
+def all_targets():
+    tables = ["accuracy.csv", "accuracy.md", "per_class_accuracy.png", "lpa_ablation.csv"]
+    balance = expand(
+        "results/{dataset}/seed{seed}/attributes/K{K}/balance.json", dataset=DATASETS, seed=SEEDS, K=KS
+    )
+    return expand("results/{dataset}/tables/{name}", dataset=DATASETS, name=tables) + balance

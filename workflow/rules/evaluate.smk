@@ -1,0 +1,23 @@
+rule evaluate:
+    """Top-1 on the test split of one final model: overall, per shot group, per class."""
+    input:
+        model=model_checkpoint,
+        split="results/{dataset}/data/split.parquet",
+        counts="results/{dataset}/data/class_counts.csv",
+    output:
+        summary=run("evaluate/{model}/summary.json"),
+        per_class=run("evaluate/{model}/per_class.csv"),
+    params:
+        augment=lambda wc: dataset_cfg(wc)["augment"],
+        device=config["execution"]["device"],
+    threads: 1
+    log:
+        logged("logs", "evaluate/{model}.log"),
+    benchmark:
+        logged("benchmarks", "evaluate/{model}.tsv")
+    conda:
+        "../envs/torch.yaml"
+    shell:
+        "python -m lpa.evaluate --checkpoint {input.model} --split {input.split} --counts {input.counts}"
+        " --augment {params.augment} --device {params.device} --threads {threads}"
+        " --out-summary {output.summary} --out-per-class {output.per_class} > {log} 2>&1"
