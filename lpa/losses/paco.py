@@ -66,7 +66,7 @@ class PaCoLoss(nn.Module):
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         self.alpha, self.beta, self.gamma, self.temperature = alpha, beta, gamma, temperature
-        self.register_buffer("log_prior", torch.log(counts / counts.sum()).float())
+        self.register_buffer("log_prior", torch.log(counts / counts.sum()))  # float64; cast to the logits in forward
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         batch, num_classes = logits.shape

@@ -2,13 +2,13 @@ rule attributes:
     """Per-image pseudo-attribute scores s(x), class vectors a(y) and the balance summary."""
     input:
         features=feature_shards,
-        centroids=run("kmeans/K{K}/centroids.npy"),
-        stats=run("kmeans/K{K}/stats.json"),
+        centroids=run_path("kmeans/K{K}/centroids.npy"),
+        stats=run_path("kmeans/K{K}/stats.json"),
         counts="results/{dataset}/data/class_counts.csv",
     output:
-        scores=run("attributes/K{K}/image_scores.parquet"),
-        classes=run("attributes/K{K}/class_attributes.parquet"),
-        balance=run("attributes/K{K}/balance.json"),
+        scores=run_path("attributes/K{K}/image_scores.parquet"),
+        classes=run_path("attributes/K{K}/class_attributes.parquet"),
+        balance=run_path("attributes/K{K}/balance.json"),
     log:
         logged("logs", "attributes/K{K}.log"),
     benchmark:

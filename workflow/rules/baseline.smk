@@ -4,21 +4,21 @@ rule baseline:
         split="results/{dataset}/data/split.parquet",
         counts="results/{dataset}/data/class_counts.csv",
     output:
-        model=run("baseline/{method}/model.pt"),
-        metrics=run("baseline/{method}/metrics.jsonl"),
-        config=run("baseline/{method}/config.json"),
-    params:
-        flags=lambda wc: train_flags(wc, wc.method, "baseline"),
-        out_dir=lambda wc, output: os.path.dirname(output.model),
-    threads: config["execution"]["threads"]
-    resources:
-        gpu=config["execution"]["gpus"],
+        model=run_path("baseline/{method}/model.pt"),
+        metrics=run_path("baseline/{method}/metrics.jsonl"),
+        config=run_path("baseline/{method}/config.json"),
     log:
         logged("logs", "baseline/{method}.log"),
     benchmark:
         logged("benchmarks", "baseline/{method}.tsv")
     conda:
         "../envs/torch.yaml"
+    threads: config["execution"]["threads"]
+    resources:
+        gpu=config["execution"]["gpus"],
+    params:
+        flags=lambda wc: train_flags(wc, wc.method, "baseline"),
+        out_dir=lambda wc, output: os.path.dirname(output.model),
     shell:
         "python -m lpa.train {params.flags} --split {input.split} --counts {input.counts}"
         " --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"

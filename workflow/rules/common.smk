@@ -1,17 +1,20 @@
 # Config validation, wildcard constraints and the input/target functions. Nothing else.
 import os
+import shlex
 import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
 REPO = Path(workflow.basedir).parent
-# Jobs (local, conda or SLURM) import the package from this checkout.
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+# Jobs (local, conda or SLURM) import the package from this checkout. Snakemake formats the
+# prefix too, hence {{{{ }}}} for the shell's ${PYTHONPATH:+...}.
+shell.prefix(
+    f"set -euo pipefail; export PYTHONPATH={shlex.quote(str(REPO))}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+)
 sys.path.insert(0, str(REPO))
 
 from lpa.cli import cli_flags  # noqa: E402  (dependency-free)
-
 
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
@@ -31,7 +34,7 @@ wildcard_constraints:
     model=r"ce|paco|lpa_K\d+_alpha[0-9.e-]+",
 
 
-def run(path):
+def run_path(path):
     """Per-run outputs: results/<dataset>/seed<seed>/<path>."""
     return f"results/{{dataset}}/seed{{seed}}/{path}"
 
@@ -95,20 +98,24 @@ OPTIM_KEYS = (
 
 def feature_shards(wildcards):
     """Every shard of a run's dense features (the gather side of the features scatter)."""
-    return gather.features(f"results/{wildcards.dataset}/seed{wildcards.seed}/features/shard-{{scatteritem}}.parquet")
+    return gather.features(
+        f"results/{wildcards.dataset}/seed{wildcards.seed}/features/shard-{{scatteritem}}.parquet"
+    )
 
 
 def model_checkpoint(wildcards):
     """The model.pt that evaluate/{model} scores."""
     if wildcards.model in ("ce", "paco"):
-        return run(f"baseline/{wildcards.model}/model.pt").format(**wildcards)
+        return run_path(f"baseline/{wildcards.model}/model.pt").format(**wildcards)
     tag = wildcards.model.removeprefix("lpa_")
-    return run(f"finetune/{tag}/model.pt").format(**wildcards)
+    return run_path(f"finetune/{tag}/model.pt").format(**wildcards)
 
 
 def evaluations(wildcards, model, name):
-    """--summary/--per-class NAME=PATH pairs of one model over every seed."""
-    return [f"results/{wildcards.dataset}/seed{s}/evaluate/{model}/{name}" for s in SEEDS]
+    """The evaluation file `name` of one model, for every seed."""
+    return [
+        f"results/{wildcards.dataset}/seed{s}/evaluate/{model}/{name}" for s in SEEDS
+    ]
 
 
 TABLE_MODELS = {"CE": "ce", "PaCo": "paco", "LPA": LPA_PRIMARY}
@@ -136,7 +143,9 @@ def ablation_models():
 
 
 def ablation_inputs(wildcards):
-    return [p for m in ablation_models() for p in evaluations(wildcards, m, "summary.json")]
+    return [
+        p for m in ablation_models() for p in evaluations(wildcards, m, "summary.json")
+    ]
 
 
 def ablation_flags(wildcards):
@@ -148,8 +157,19 @@ def ablation_flags(wildcards):
 
 
 def all_targets():
-    tables = ["accuracy.csv", "accuracy.md", "per_class_accuracy.png", "lpa_ablation.csv"]
+    tables = [
+        "accuracy.csv",
+        "accuracy.md",
+        "per_class_accuracy.png",
+        "lpa_ablation.csv",
+    ]
     balance = expand(
-        "results/{dataset}/seed{seed}/attributes/K{K}/balance.json", dataset=DATASETS, seed=SEEDS, K=KS
+        "results/{dataset}/seed{seed}/attributes/K{K}/balance.json",
+        dataset=DATASETS,
+        seed=SEEDS,
+        K=KS,
     )
-    return expand("results/{dataset}/tables/{name}", dataset=DATASETS, name=tables) + balance
+    return (
+        expand("results/{dataset}/tables/{name}", dataset=DATASETS, name=tables)
+        + balance
+    )

@@ -3,6 +3,12 @@ rule data:
     output:
         split="results/{dataset}/data/split.parquet",
         counts="results/{dataset}/data/class_counts.csv",
+    log:
+        "results/{dataset}/logs/data.log",
+    benchmark:
+        "results/{dataset}/benchmarks/data.tsv"
+    conda:
+        "../envs/torch.yaml"
     params:
         flags=lambda wc: cli_flags(
             {
@@ -11,11 +17,5 @@ rule data:
                 if k != "augment"
             }
         ),
-    log:
-        "results/{dataset}/logs/data.log",
-    benchmark:
-        "results/{dataset}/benchmarks/data.tsv"
-    conda:
-        "../envs/torch.yaml"
     shell:
         "python -m lpa.data {params.flags} --out-split {output.split} --out-counts {output.counts} > {log} 2>&1"

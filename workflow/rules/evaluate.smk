@@ -5,18 +5,18 @@ rule evaluate:
         split="results/{dataset}/data/split.parquet",
         counts="results/{dataset}/data/class_counts.csv",
     output:
-        summary=run("evaluate/{model}/summary.json"),
-        per_class=run("evaluate/{model}/per_class.csv"),
-    params:
-        augment=lambda wc: dataset_cfg(wc)["augment"],
-        device=config["execution"]["device"],
-    threads: 1
+        summary=run_path("evaluate/{model}/summary.json"),
+        per_class=run_path("evaluate/{model}/per_class.csv"),
     log:
         logged("logs", "evaluate/{model}.log"),
     benchmark:
         logged("benchmarks", "evaluate/{model}.tsv")
     conda:
         "../envs/torch.yaml"
+    threads: 1
+    params:
+        augment=lambda wc: dataset_cfg(wc)["augment"],
+        device=config["execution"]["device"],
     shell:
         "python -m lpa.evaluate --checkpoint {input.model} --split {input.split} --counts {input.counts}"
         " --augment {params.augment} --device {params.device} --threads {threads}"

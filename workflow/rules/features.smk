@@ -5,24 +5,24 @@ scattergather:
 rule features:
     """Dense local features of one shard of the training images, from the PaCo encoder."""
     input:
-        model=run("baseline/paco/model.pt"),
+        model=run_path("baseline/paco/model.pt"),
         split="results/{dataset}/data/split.parquet",
     output:
-        run("features/shard-{scatteritem}.parquet"),
-    params:
-        batch_size=config["features"]["batch_size"],
-        dtype=config["features"]["dtype"],
-        augment=lambda wc: dataset_cfg(wc)["augment"],
-        device=config["execution"]["device"],
-    threads: 1
-    resources:
-        gpu=config["execution"]["gpus"],
+        run_path("features/shard-{scatteritem}.parquet"),
     log:
         logged("logs", "features/{scatteritem}.log"),
     benchmark:
         logged("benchmarks", "features/{scatteritem}.tsv")
     conda:
         "../envs/torch.yaml"
+    threads: 1
+    resources:
+        gpu=config["execution"]["gpus"],
+    params:
+        batch_size=config["features"]["batch_size"],
+        dtype=config["features"]["dtype"],
+        augment=lambda wc: dataset_cfg(wc)["augment"],
+        device=config["execution"]["device"],
     shell:
         "python -m lpa.features --checkpoint {input.model} --split {input.split} --shard {wildcards.scatteritem}"
         " --batch-size {params.batch_size} --dtype {params.dtype} --augment {params.augment}"

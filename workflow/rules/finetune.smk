@@ -1,26 +1,26 @@
 rule finetune:
     """LPA: fine-tune the PaCo model with L_PaCo + alpha * L_SupCon(z, a(y))."""
     input:
-        init=run("baseline/paco/model.pt"),
-        attributes=run("attributes/K{K}/class_attributes.parquet"),
+        init=run_path("baseline/paco/model.pt"),
+        attributes=run_path("attributes/K{K}/class_attributes.parquet"),
         split="results/{dataset}/data/split.parquet",
         counts="results/{dataset}/data/class_counts.csv",
     output:
-        model=run("finetune/K{K}_alpha{alpha}/model.pt"),
-        metrics=run("finetune/K{K}_alpha{alpha}/metrics.jsonl"),
-        config=run("finetune/K{K}_alpha{alpha}/config.json"),
-    params:
-        flags=lambda wc: train_flags(wc, "lpa", "finetune"),
-        out_dir=lambda wc, output: os.path.dirname(output.model),
-    threads: config["execution"]["threads"]
-    resources:
-        gpu=config["execution"]["gpus"],
+        model=run_path("finetune/K{K}_alpha{alpha}/model.pt"),
+        metrics=run_path("finetune/K{K}_alpha{alpha}/metrics.jsonl"),
+        config=run_path("finetune/K{K}_alpha{alpha}/config.json"),
     log:
         logged("logs", "finetune/K{K}_alpha{alpha}.log"),
     benchmark:
         logged("benchmarks", "finetune/K{K}_alpha{alpha}.tsv")
     conda:
         "../envs/torch.yaml"
+    threads: config["execution"]["threads"]
+    resources:
+        gpu=config["execution"]["gpus"],
+    params:
+        flags=lambda wc: train_flags(wc, "lpa", "finetune"),
+        out_dir=lambda wc, output: os.path.dirname(output.model),
     shell:
         "python -m lpa.train {params.flags} --init-from {input.init} --attributes {input.attributes}"
         " --split {input.split} --counts {input.counts} --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"

@@ -3,21 +3,25 @@ rule kmeans:
     input:
         feature_shards,
     output:
-        centroids=run("kmeans/K{K}/centroids.npy"),
-        stats=run("kmeans/K{K}/stats.json"),
-    params:
-        flags=lambda wc: cli_flags(
-            {"k": int(wc.K), "seed": int(wc.seed), **{k: v for k, v in config["kmeans"].items() if k != "K"}}
-        ),
-    threads: config["execution"]["threads"]
-    resources:
-        gpu=config["execution"]["gpus"],
+        centroids=run_path("kmeans/K{K}/centroids.npy"),
+        stats=run_path("kmeans/K{K}/stats.json"),
     log:
         logged("logs", "kmeans/K{K}.log"),
     benchmark:
         logged("benchmarks", "kmeans/K{K}.tsv")
     conda:
         "../envs/faiss.yaml"
+    threads: config["execution"]["threads"]
+    resources:
+        gpu=config["execution"]["gpus"],
+    params:
+        flags=lambda wc: cli_flags(
+            {
+                "k": int(wc.K),
+                "seed": int(wc.seed),
+                **{k: v for k, v in config["kmeans"].items() if k != "K"},
+            }
+        ),
     shell:
         "python -m lpa.kmeans {params.flags} --features {input} --threads {threads}"
         " --out-centroids {output.centroids} --out-stats {output.stats} > {log} 2>&1"

@@ -6,14 +6,14 @@ rule tables:
         csv="results/{dataset}/tables/accuracy.csv",
         md="results/{dataset}/tables/accuracy.md",
         plot="results/{dataset}/tables/per_class_accuracy.png",
-    params:
-        flags=table_flags,
     log:
         "results/{dataset}/logs/tables.log",
     benchmark:
         "results/{dataset}/benchmarks/tables.tsv"
     conda:
         "../envs/torch.yaml"
+    params:
+        flags=table_flags,
     shell:
         "python -m lpa.tables {params.flags} --out-csv {output.csv} --out-md {output.md}"
         " --out-plot {output.plot} > {log} 2>&1"
@@ -26,13 +26,13 @@ rule ablation:
     output:
         csv="results/{dataset}/tables/lpa_ablation.csv",
         md="results/{dataset}/tables/lpa_ablation.md",
-    params:
-        flags=ablation_flags,
     log:
         "results/{dataset}/logs/ablation.log",
     benchmark:
         "results/{dataset}/benchmarks/ablation.tsv"
     conda:
         "../envs/torch.yaml"
+    params:
+        flags=ablation_flags,
     shell:
         "python -m lpa.tables {params.flags} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"

@@ -1,0 +1,70 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from lpa import attributes
+from lpa.attributes import assign, balance, class_vectors, gini, image_scores
+from lpa.shards import feature_schema
+
+
+def test_image_scores_and_class_vectors_on_a_hand_made_example():
+    # two images of class 0 and one of class 1, four local features each, K = 3
+    nearest = np.array([[0, 0, 1, 2], [1, 1, 1, 1], [2, 2, 2, 0]])
+    scores = image_scores(nearest, 3)
+    np.testing.assert_allclose(scores, [[0.5, 0.25, 0.25], [0, 1, 0], [0.25, 0, 0.75]])
+    sums = np.array([scores[0] + scores[1], scores[2]])
+    np.testing.assert_allclose(class_vectors(sums, np.array([2, 1])), [[0.25, 0.625, 0.125], [0.25, 0, 0.75]])
+
+
+def test_assign_uses_cosine_or_l2():
+    centroids = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+    local = np.array([[[10.0, 1.0], [0.1, 0.2]]], np.float32)
+    assert assign(local, centroids, normalize=True).tolist() == [[0, 1]]
+    assert assign(local, np.array([[10.0, 0.0], [0.0, 0.0]], np.float32), normalize=False).tolist() == [[0, 1]]
+
+
+def test_gini_and_balance():
+    assert gini([5, 5, 5, 5]) == pytest.approx(0.0)
+    assert gini([0, 0, 0, 8]) == pytest.approx(0.75)
+    assert balance([10, 2, 0]) == {
+        "count": 3,
+        "empty": 1,
+        "imbalance_ratio": 5.0,
+        "gini": pytest.approx(gini([10, 2, 0])),
+    }
+
+
+def write_shard(path, ids, labels, local):
+    n, p, d = local.shape
+    schema = feature_schema(p * d, pa.float32(), 1, p, d)
+    values = pa.FixedSizeListArray.from_arrays(pa.array(local.reshape(-1).astype(np.float32)), p * d)
+    pq.write_table(pa.Table.from_arrays([pa.array(ids), pa.array(labels), values], schema=schema), path)
+
+
+def test_stage_streams_shards_into_scores_classes_and_balance(tmp_path):
+    centroids = np.eye(3, dtype=np.float32)
+    # image 0 (class 0): parts 0,0 ; image 1 (class 1): parts 1,2 ; image 2 (class 1): parts 2,2
+    write_shard(tmp_path / "a.parquet", [0], [0], np.array([[[1, 0, 0], [2, 0, 0]]], np.float32))
+    write_shard(tmp_path / "b.parquet", [1, 2], [1, 1], np.array([[[0, 1, 0], [0, 0, 1]], [[0, 0, 3], [0, 0, 1]]]))
+    np.save(tmp_path / "c.npy", centroids)
+    (tmp_path / "stats.json").write_text(json.dumps({"config": {"normalize": True}}))
+    pd.DataFrame({"label": [0, 1], "train_count": [1, 2], "group": ["few", "few"]}).to_csv(tmp_path / "counts.csv")
+    attributes.main(
+        ["--features", str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet"), "--centroids", str(tmp_path / "c.npy")]
+        + ["--kmeans-stats", str(tmp_path / "stats.json"), "--counts", str(tmp_path / "counts.csv")]
+        + ["--out-scores", str(tmp_path / "s.parquet"), "--out-classes", str(tmp_path / "a_y.parquet")]
+        + ["--out-balance", str(tmp_path / "balance.json")]
+    )
+    scores = pq.read_table(tmp_path / "s.parquet").to_pandas().sort_values("image_id")
+    np.testing.assert_allclose(np.stack(scores["scores"]), [[1, 0, 0], [0, 0.5, 0.5], [0, 0, 1]])
+    classes = pq.read_table(tmp_path / "a_y.parquet").to_pandas()
+    np.testing.assert_allclose(np.stack(classes["attributes"]), [[1, 0, 0], [0, 0.25, 0.75]])
+    assert classes["images"].tolist() == [1, 2]
+    summary = json.loads((tmp_path / "balance.json").read_text())
+    assert summary["pseudo_attributes"]["frequencies"] == [2, 1, 3]
+    assert summary["classes"]["imbalance_ratio"] == 2.0
+    assert summary["pseudo_attributes"]["imbalance_ratio"] == 3.0

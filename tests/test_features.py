@@ -1,0 +1,51 @@
+import numpy as np
+import pyarrow.dataset as ds
+import pytest
+import torch
+
+from lpa.data import DigitsSource, read_split
+from lpa.features import extract_shard, parse_shard
+from lpa.shards import iter_local_features, open_features
+from lpa.train import TrainConfig, load_checkpoint, train
+from lpa.transforms import eval_transform
+
+
+def test_parse_shard():
+    assert parse_shard("2-of-4") == (2, 4)
+    with pytest.raises(ValueError, match="2-of-4"):
+        parse_shard("two")
+    with pytest.raises(ValueError, match="outside"):
+        parse_shard("5-of-4")
+
+
+def test_sharded_parquet_round_trip(digits_split, tmp_path):
+    """Shards together hold every training image once, with the model's dense map in (H, W, D) order."""
+    split, counts = digits_split
+    cfg = TrainConfig(objective="ce", depth=8, widths=(4, 8, 8), strides=(1, 1, 2), augment="digits", epochs=1)
+    train(cfg, split, counts, tmp_path / "m")
+    paths = [tmp_path / f"shard-{i}-of-3.parquet" for i in (1, 2, 3)]
+    for i, path in enumerate(paths, 1):
+        extract_shard(tmp_path / "m" / "model.pt", split, path, f"{i}-of-3", batch_size=16, dtype="float16")
+
+    dataset, shape = open_features(paths)
+    assert shape == (4, 4, 8)
+    assert isinstance(dataset, ds.Dataset)
+    frame, _ = read_split(split)
+    train_ids = frame.loc[frame["split"] == "train", "image_id"]
+    ids, labels, local = (np.concatenate(x) for x in zip(*iter_local_features(paths, batch_rows=7)))
+    assert sorted(ids.tolist()) == sorted(train_ids.tolist())
+    assert local.shape == (len(train_ids), 16, 8)
+
+    model, _ = load_checkpoint(tmp_path / "m" / "model.pt")
+    model.eval()
+    source, tf = DigitsSource(), eval_transform("digits")
+    with torch.no_grad():
+        dense = model(torch.stack([tf(source.load(int(i))) for i in ids[:5]])).dense
+    expected = dense.permute(0, 2, 3, 1).reshape(5, 16, 8).numpy()
+    np.testing.assert_allclose(local[:5], expected, rtol=2e-3, atol=2e-3)  # float16 storage
+    np.testing.assert_array_equal(labels, source.targets[ids])
+
+
+def test_missing_shard_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="shard-9"):
+        open_features([tmp_path / "shard-9.parquet"])

@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from lpa.kmeans import KMeansConfig, check_collapse, class_quotas, fit, sample_mask
+
+
+def blobs(k=5, per=200, dim=16, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, dim)) * 10
+    labels = np.repeat(np.arange(k), per)
+    return (centres[labels] + rng.normal(size=(k * per, dim))).astype(np.float32), labels
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_kmeans_recovers_separable_blobs(normalize):
+    points, truth = blobs()
+    _, assign, stats = fit(points, KMeansConfig(k=5, niter=20, nredo=3, normalize=normalize, backend="faiss-cpu"))
+    # every blob maps to one cluster and every cluster to one blob
+    pairs = set(zip(truth.tolist(), assign.tolist()))
+    assert len(pairs) == 5 and len({a for _, a in pairs}) == 5
+    assert stats["cluster_sizes"] == [200] * 5
+    assert stats["empty_clusters"] == 0 and stats["points"] == 1000
+
+
+def test_class_quotas_water_fill():
+    assert class_quotas([1000, 10, 500], 300).tolist() == [145, 10, 145]
+    assert class_quotas([5, 5], 100).tolist() == [5, 5]
+    assert class_quotas([3, 3, 3], 2).tolist() == [1, 1, 0]
+
+
+def test_sample_mask_is_balanced_seeded_and_within_budget():
+    labels = np.array([0] * 50 + [1] * 5)
+    mask = sample_mask(labels, points_per_image=4, budget=60, seed=3)
+    assert mask.sum() == 60
+    assert mask[labels == 1].sum() == 20  # the tail class gives all it has
+    assert mask[labels == 0].sum() == 40
+    np.testing.assert_array_equal(mask, sample_mask(labels, 4, 60, seed=3))
+    assert not np.array_equal(mask, sample_mask(labels, 4, 60, seed=4))
+
+
+def test_collapse_is_an_error_naming_the_setting():
+    cfg = KMeansConfig(k=4, max_cluster_fraction=0.5, max_empty_fraction=0.1)
+    with pytest.raises(ValueError, match="max_cluster_fraction"):
+        check_collapse({"largest_cluster_fraction": 0.9, "empty_clusters": 0, "cluster_sizes": [9, 1, 0, 0]}, cfg)
+    with pytest.raises(ValueError, match="2 of 4 clusters are empty"):
+        check_collapse({"largest_cluster_fraction": 0.5, "empty_clusters": 2, "cluster_sizes": [5, 5, 0, 0]}, cfg)
+    check_collapse({"largest_cluster_fraction": 0.4, "empty_clusters": 0, "cluster_sizes": [4, 3, 2, 1]}, cfg)
+
+
+def test_too_few_points_for_k():
+    with pytest.raises(ValueError, match="at least 8 points"):
+        fit(np.zeros((3, 2), np.float32), KMeansConfig(k=8, backend="faiss-cpu"))

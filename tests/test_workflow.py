@@ -1,0 +1,83 @@
+"""The whole workflow on the CI-sized config (.test/config/config.yaml), through Snakemake itself."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "workflow" / "Snakefile")]
+
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(workdir, *args, check=True):
+    result = subprocess.run(
+        [*SNAKEMAKE, "--directory", str(workdir), "--cores", "2", *args], capture_output=True, text=True
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    return result.stdout + result.stderr
+
+
+def planned_rules(output):
+    """Rule names of the 'Job stats' table of a dry run."""
+    lines = output.split("Job stats:")[1].splitlines()[3:]
+    rules = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        rules.append(parts[0])
+    return set(rules)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    shutil.copytree(REPO / ".test" / "config", workdir / "config")
+    snakemake(workdir)
+    return workdir
+
+
+def test_workflow_produces_the_tables(finished_run):
+    tables = finished_run / "results" / "digits_lt" / "tables"
+    accuracy = pd.read_csv(tables / "accuracy.csv")
+    assert accuracy["method"].tolist() == ["CE", "PaCo", "LPA"]
+    assert list(accuracy.columns[:5]) == ["method", "many", "medium", "few", "all"]
+    assert accuracy["all"].between(0, 100).all()
+    assert (tables / "per_class_accuracy.png").read_bytes()[:4] == b"\x89PNG"
+    assert pd.read_csv(tables / "lpa_ablation.csv")["method"].tolist() == ["LPA_K4_alpha0.5", "LPA_K6_alpha0.5"]
+    run = finished_run / "results" / "digits_lt" / "seed0"
+    assert sorted(p.name for p in (run / "features").iterdir()) == ["shard-1-of-2.parquet", "shard-2-of-2.parquet"]
+    for rule in ("baseline/paco", "kmeans/K4", "attributes/K4", "finetune/K4_alpha0.5", "evaluate/lpa_K4_alpha0.5"):
+        assert (finished_run / "results" / "digits_lt" / "logs" / "seed0" / f"{rule}.log").exists(), rule
+        assert (finished_run / "results" / "digits_lt" / "benchmarks" / "seed0" / f"{rule}.tsv").exists(), rule
+
+
+def test_second_run_has_nothing_to_do(finished_run):
+    assert "Nothing to be done" in snakemake(finished_run, "--dry-run")
+
+
+def test_changing_k_replans_only_kmeans_and_what_depends_on_it(finished_run, tmp_path):
+    config = yaml.safe_load((finished_run / "config" / "config.yaml").read_text())
+    config["kmeans"]["K"] = [4, 5]
+    (tmp_path / "k.yaml").write_text(yaml.safe_dump(config))
+    rules = planned_rules(snakemake(finished_run, "--dry-run", "--configfile", str(tmp_path / "k.yaml")))
+    assert {"kmeans", "attributes", "finetune", "evaluate"} <= rules
+    assert rules <= {"kmeans", "attributes", "finetune", "evaluate", "ablation", "all"}
+
+
+def test_forcerun_one_stage(finished_run):
+    out = snakemake(finished_run, "--dry-run", "--forcerun", "kmeans", "--until", "kmeans")
+    assert planned_rules(out) == {"kmeans"}
+
+
+def test_lint_is_clean():
+    result = subprocess.run([*SNAKEMAKE, "--lint", "--directory", str(REPO / ".test")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
