@@ -51,7 +51,7 @@ def dataclass_from_args(cls: type, args: argparse.Namespace) -> Any:
 def cli_flags(settings: dict[str, Any]) -> str:
     """Inverse of :func:`add_dataclass_arguments`: render a settings dict as shell-quoted flags."""
     parts = []
-    for key, value in settings.items():
+    for key, value in sorted(settings.items()):  # canonical: the same settings, the same params
         flag = _flag(key)
         if isinstance(value, bool):
             parts.append(flag if value else "--no-" + flag[2:])

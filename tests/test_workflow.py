@@ -1,5 +1,6 @@
 """The whole workflow on the CI-sized config (.test/config/config.yaml), through Snakemake itself."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -11,13 +12,15 @@ import yaml
 
 REPO = Path(__file__).parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "workflow" / "Snakefile")]
+# Jobs call `python`: make it this interpreter, however pytest was started.
+ENV = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
 
 pytestmark = pytest.mark.workflow
 
 
 def snakemake(workdir, *args, check=True):
     result = subprocess.run(
-        [*SNAKEMAKE, "--directory", str(workdir), "--cores", "2", *args], capture_output=True, text=True
+        [*SNAKEMAKE, "--directory", str(workdir), "--cores", "2", *args], capture_output=True, text=True, env=ENV
     )
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
@@ -78,6 +81,8 @@ def test_forcerun_one_stage(finished_run):
 
 
 def test_lint_is_clean():
-    result = subprocess.run([*SNAKEMAKE, "--lint", "--directory", str(REPO / ".test")], capture_output=True, text=True)
+    result = subprocess.run(
+        [*SNAKEMAKE, "--lint", "--directory", str(REPO / ".test")], capture_output=True, text=True, env=ENV
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
