@@ -8,6 +8,7 @@ Class counts are a CSV (``label``, ``train_count``, ``group``).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from lpa.cli import add_dataclass_arguments, dataclass_from_args
-from lpa.io import run_main, setup_logging, write_parquet, write_text
+from lpa.io import run_main, setup_logging, write_json, write_parquet, write_text
 
 log = logging.getLogger("lpa.data")
 
@@ -30,20 +31,37 @@ GROUPS = ("many", "medium", "few")
 
 @dataclass(frozen=True)
 class DataConfig:
-    source: str = "digits"  # digits (scikit-learn's bundled handwritten digits)
-    root: str = ""  # folder of the source's files, for sources that have them
-    n_max: int = 140  # training images of the largest class
-    imbalance_factor: float = 14.0  # n_max / n_min
-    test_per_class: int = 30  # balanced held-out test images per class
+    source: str = "digits"  # digits | cifar100 | listfile
+    root: str = ""  # folder of the source's files (cifar100, listfile)
+    download: bool = False  # cifar100: download into root when the files are missing (needs the internet)
+    train_list: str = ""  # listfile: "relative/path label" lines, relative to root (or absolute)
+    val_list: str = ""
+    test_list: str = ""
+    n_max: int = 140  # digits, cifar100: training images of the largest class
+    imbalance_factor: float = 14.0  # digits, cifar100: n_max / n_min
+    test_per_class: int = 30  # digits: balanced held-out test images per class
     split_seed: int = 0
     many: int = 100  # "many" classes have more than this many training images
     few: int = 20  # "few" classes have fewer than this many
+
+    def source_meta(self) -> dict:
+        """What a later stage needs to open the source (stored in the split's metadata)."""
+        meta = {"source": self.source, "root": self.root}
+        if self.source == "listfile":
+            meta["lists"] = {k: v for k, v in (("train", self.train_list), ("val", self.val_list),
+                                               ("test", self.test_list)) if v}  # fmt: skip
+        return meta
+
+
+def _frame(ids, labels, splits) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"image_id": np.asarray(ids, np.int64), "label": np.asarray(labels, np.int64), "split": list(splits)}
+    )
 
 
 class DigitsSource:
     """scikit-learn's bundled handwritten digits: 1,797 real 8x8 grey images in 10 classes, no download."""
 
-    num_classes = 10
     in_channels = 1
 
     def __init__(self) -> None:
@@ -53,18 +71,152 @@ class DigitsSource:
         # Pixel values are counts 0..16 of an 4x4-downsampled 32x32 bitmap.
         self.images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
         self.targets = digits.target.astype(np.int64)
+        self.num_classes = 10
 
     def load(self, image_id: int) -> Image.Image:
         return Image.fromarray(self.images[image_id], mode="L")
 
+    def make_split(self, cfg: DataConfig) -> pd.DataFrame:
+        """Balanced seeded test set, long-tailed training set from the rest."""
+        targets = self.targets
+        rng = np.random.RandomState(cfg.split_seed)
+        test = []
+        for c in range(self.num_classes):
+            idx = np.where(targets == c)[0]
+            if len(idx) <= cfg.test_per_class:
+                raise ValueError(f"class {c} has {len(idx)} images, not more than test_per_class={cfg.test_per_class}")
+            test.append(rng.choice(idx, cfg.test_per_class, replace=False))
+        test_ids = np.sort(np.concatenate(test))
+        pool = np.setdiff1d(np.arange(len(targets)), test_ids)
+        train_ids = np.sort(pool[long_tailed_indices(targets[pool], cfg.imbalance_factor, cfg.split_seed, cfg.n_max)])
+        ids = np.concatenate([train_ids, test_ids])
+        return _frame(ids, targets[ids], ["train"] * len(train_ids) + ["test"] * len(test_ids))
 
-SOURCES = {"digits": DigitsSource}
+
+class Cifar100Source:
+    """CIFAR-100 in its python pickle layout under ``root/cifar-100-python/{train,test}``.
+
+    Image ids 0..49,999 are the training images, 50,000..59,999 the test images.
+    """
+
+    in_channels = 3
+    FILES = ("train", "test")
+    TEST_OFFSET = 50_000
+
+    def __init__(self, root: str, download: bool = False) -> None:
+        folder = Path(root) / "cifar-100-python"
+        missing = [str(folder / f) for f in self.FILES if not (folder / f).exists()]
+        if missing and download:
+            from torchvision.datasets import CIFAR100
+
+            for train in (True, False):  # torchvision fetches and checks the archive's MD5
+                CIFAR100(root, train=train, download=True)
+            missing = []
+        if missing:
+            raise FileNotFoundError(
+                f"CIFAR-100 not found: expected {missing} (python version of CIFAR-100, extracted from "
+                f"cifar-100-python.tar.gz); set download: true on a machine with internet access"
+            )
+        self.data, self.targets = {}, {}
+        for name in self.FILES:
+            self.data[name], self.targets[name] = _read_cifar_pickle(folder / name)
+        self.num_classes = 100
+
+    def load(self, image_id: int) -> Image.Image:
+        part, i = ("test", image_id - self.TEST_OFFSET) if image_id >= self.TEST_OFFSET else ("train", image_id)
+        return Image.fromarray(self.data[part][i])
+
+    def make_split(self, cfg: DataConfig) -> pd.DataFrame:
+        """The LDAM-DRW / PaCo long-tailed training subset and the full balanced test set."""
+        train = np.sort(long_tailed_indices(self.targets["train"], cfg.imbalance_factor, cfg.split_seed, cfg.n_max))
+        test = np.arange(len(self.targets["test"]))
+        ids = np.concatenate([train, test + self.TEST_OFFSET])
+        labels = np.concatenate([self.targets["train"][train], self.targets["test"]])
+        return _frame(ids, labels, ["train"] * len(train) + ["test"] * len(test))
 
 
-def open_source(name: str, root: str = "") -> DigitsSource:
-    if name not in SOURCES:
-        raise ValueError(f"unknown data source {name!r}; known: {sorted(SOURCES)}")
-    return SOURCES[name]()
+def _read_cifar_pickle(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 32, 32, 3) uint8 images and (N,) fine labels of one CIFAR-100 pickle file."""
+    import pickle
+
+    try:
+        with open(path, "rb") as fh:
+            entry = pickle.load(fh, encoding="latin1")
+        data = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        labels = np.asarray(entry["fine_labels"], dtype=np.int64)
+    except (pickle.UnpicklingError, KeyError, ValueError, EOFError) as err:
+        raise ValueError(f"{path} is not a CIFAR-100 python pickle: {err!r}") from None
+    if len(data) != len(labels):
+        raise ValueError(f"{path}: {len(data)} images but {len(labels)} labels")
+    return np.ascontiguousarray(data), labels
+
+
+def read_list_file(path: str | Path) -> pd.DataFrame:
+    """``relative/path label`` lines -> DataFrame(path, label); errors name the file and line."""
+    paths, labels = [], []
+    try:
+        lines = Path(path).read_text().splitlines()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"missing list file {path}") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        parts = line.rsplit(maxsplit=1)
+        if len(parts) != 2 or not parts[1].lstrip("-").isdigit() or int(parts[1]) < 0:
+            raise ValueError(f"{path}:{number}: expected 'relative/path label', got {line!r}")
+        paths.append(parts[0])
+        labels.append(int(parts[1]))
+    return pd.DataFrame({"path": paths, "label": np.asarray(labels, np.int64)})
+
+
+class ListFileSource:
+    """Images listed as ``relative/path label`` lines (ImageNet-LT, iNaturalist 2018), under ``root``.
+
+    Image ids number the lines of the train, val and test lists, in that order.
+    """
+
+    in_channels = 3
+
+    def __init__(self, root: str, lists: dict[str, str]) -> None:
+        if "train" not in lists:
+            raise ValueError("a listfile source needs train_list")
+        self.root = Path(root)
+        frames = []
+        for split, name in lists.items():
+            frame = read_list_file(self.list_path(name))
+            frame["split"] = split
+            frames.append(frame)
+        self.table = pd.concat(frames, ignore_index=True)
+        self.num_classes = int(self.table["label"].max()) + 1
+
+    def list_path(self, name: str) -> Path:
+        return Path(name) if Path(name).is_absolute() else self.root / name
+
+    def load(self, image_id: int) -> Image.Image:
+        path = self.root / self.table.at[image_id, "path"]
+        try:
+            with Image.open(path) as image:
+                return image.convert("RGB")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"missing image {path}") from None
+        except OSError as err:
+            raise ValueError(f"cannot read image {path}: {err}") from None
+
+    def make_split(self, cfg: DataConfig) -> pd.DataFrame:
+        """The lists as given: they are long-tailed already."""
+        return _frame(self.table.index, self.table["label"], self.table["split"])
+
+
+def open_source(meta: dict):
+    """The image source described by a split's metadata (see :meth:`DataConfig.source_meta`)."""
+    name = meta.get("source")
+    if name == "digits":
+        return DigitsSource()
+    if name == "cifar100":
+        return Cifar100Source(meta["root"], meta.get("download", False))
+    if name == "listfile":
+        return ListFileSource(meta["root"], meta["lists"])
+    raise ValueError(f"unknown data source {name!r}; choose digits, cifar100 or listfile")
 
 
 def long_tailed_counts(n_max: int, imbalance_factor: float, num_classes: int) -> list[int]:
@@ -109,29 +261,6 @@ def shot_group(count: int, many: int = 100, few: int = 20) -> str:
     return "few" if count < few else "medium"
 
 
-def make_split(cfg: DataConfig, source: DigitsSource) -> pd.DataFrame:
-    """Balanced seeded test set, long-tailed training set from the rest."""
-    targets = source.targets
-    rng = np.random.RandomState(cfg.split_seed)
-    test = []
-    for c in range(source.num_classes):
-        idx = np.where(targets == c)[0]
-        if len(idx) <= cfg.test_per_class:
-            raise ValueError(f"class {c} has {len(idx)} images, not more than test_per_class={cfg.test_per_class}")
-        test.append(rng.choice(idx, cfg.test_per_class, replace=False))
-    test_ids = np.sort(np.concatenate(test))
-    pool = np.setdiff1d(np.arange(len(targets)), test_ids)
-    train_ids = np.sort(pool[long_tailed_indices(targets[pool], cfg.imbalance_factor, cfg.split_seed, cfg.n_max)])
-    frame = pd.DataFrame(
-        {
-            "image_id": np.concatenate([train_ids, test_ids]).astype(np.int64),
-            "label": targets[np.concatenate([train_ids, test_ids])].astype(np.int64),
-            "split": ["train"] * len(train_ids) + ["test"] * len(test_ids),
-        }
-    )
-    return frame
-
-
 def class_counts(split: pd.DataFrame, num_classes: int, many: int, few: int) -> pd.DataFrame:
     train = split[split["split"] == "train"]
     counts = train["label"].value_counts().reindex(range(num_classes), fill_value=0)
@@ -146,13 +275,13 @@ def class_counts(split: pd.DataFrame, num_classes: int, many: int, few: int) -> 
 
 def write_split(path: str | Path, split: pd.DataFrame, cfg: DataConfig, num_classes: int) -> None:
     table = pa.Table.from_pandas(split, preserve_index=False)
-    meta = {"source": cfg.source, "root": cfg.root, "num_classes": num_classes}
+    meta = {**cfg.source_meta(), "num_classes": num_classes}
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"lpa": json.dumps(meta).encode()})
     write_parquet(path, table)
 
 
 def read_split(path: str | Path) -> tuple[pd.DataFrame, dict]:
-    """The split table and its source description ``{"source", "root", "num_classes"}``."""
+    """The split table and its source description (:meth:`DataConfig.source_meta` plus ``num_classes``)."""
     try:
         table = pq.read_table(path)
     except FileNotFoundError:
@@ -176,16 +305,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     add_dataclass_arguments(parser, DataConfig)
     parser.add_argument("--out-split", required=True)
     parser.add_argument("--out-counts", required=True)
+    parser.add_argument("--out-train-ids", help="the training image ids, one per line")
+    parser.add_argument("--out-provenance", help="JSON: source, split sizes and the SHA-256 of the training ids")
     args = parser.parse_args(argv)
     setup_logging()
     cfg = dataclass_from_args(DataConfig, args)
     if cfg.few > cfg.many:
         raise ValueError(f"few threshold ({cfg.few}) must not exceed the many threshold ({cfg.many})")
-    source = open_source(cfg.source, cfg.root)
-    split = make_split(cfg, source)
+    source = open_source({**cfg.source_meta(), "download": cfg.download})
+    split = source.make_split(cfg)
     counts = class_counts(split, source.num_classes, cfg.many, cfg.few)
     write_split(args.out_split, split, cfg, source.num_classes)
     write_text(args.out_counts, counts.to_csv(index=False))
+    train_ids = "".join(f"{i}\n" for i in split.loc[split["split"] == "train", "image_id"])
+    if args.out_train_ids:
+        write_text(args.out_train_ids, train_ids)
+    if args.out_provenance:
+        provenance = {
+            **cfg.source_meta(),
+            "config": asdict(cfg),
+            "num_classes": source.num_classes,
+            "split_sizes": split["split"].value_counts().to_dict(),
+            "train_ids_sha256": hashlib.sha256(train_ids.encode()).hexdigest(),
+        }
+        write_json(args.out_provenance, provenance)
     log.info("config %s", asdict(cfg))
     log.info("split sizes %s", split["split"].value_counts().to_dict())
     log.info("shot groups %s", counts["group"].value_counts().reindex(list(GROUPS), fill_value=0).to_dict())

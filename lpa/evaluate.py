@@ -86,9 +86,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if rows.empty:
         raise ValueError(f"{args.split} has no images in split {args.eval_split!r}")
     counts = read_class_counts(args.counts)
-    dataset = ImageDataset(
-        open_source(meta["source"], meta["root"]), rows["image_id"], rows["label"], eval_transform(args.augment)
-    )
+    dataset = ImageDataset(open_source(meta), rows["image_id"], rows["label"], eval_transform(args.augment))
     predictions = predict(model, DataLoader(dataset, batch_size=args.batch_size), device)
     table = per_class_accuracy(rows["label"].to_numpy(), predictions, counts)
     summary = {

@@ -76,7 +76,7 @@ def extract_shard(
     train = split[split["split"] == "train"]
     rows = shard_rows(train["image_id"].to_numpy(), index, total)
     dataset = ImageDataset(
-        open_source(meta["source"], meta["root"]),
+        open_source(meta),
         train["image_id"].to_numpy()[rows],
         train["label"].to_numpy()[rows],
         eval_transform(augment),

@@ -211,7 +211,7 @@ def train(
     num_classes = meta["num_classes"]
     if len(counts) != num_classes:
         raise ValueError(f"{counts_path} has {len(counts)} classes, {split_path} {num_classes}")
-    source = open_source(meta["source"], meta["root"])
+    source = open_source(meta)
     train_rows = split[split["split"] == "train"]
     if len(train_rows) == 0:
         raise ValueError(f"{split_path} has no training images")

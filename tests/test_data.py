@@ -7,7 +7,6 @@ from lpa.data import (
     class_counts,
     long_tailed_counts,
     long_tailed_indices,
-    make_split,
     read_split,
     shot_group,
     write_split,
@@ -48,7 +47,7 @@ def test_shot_group_thresholds(count, group):
 def test_default_digits_split_is_balanced_disjoint_and_has_every_group(tmp_path):
     cfg = DataConfig()
     source = DigitsSource()
-    split = make_split(cfg, source)
+    split = source.make_split(cfg)
     train, test = split[split["split"] == "train"], split[split["split"] == "test"]
     assert set(train["image_id"]).isdisjoint(test["image_id"])
     assert (test["label"].value_counts() == cfg.test_per_class).all()
@@ -64,4 +63,4 @@ def test_default_digits_split_is_balanced_disjoint_and_has_every_group(tmp_path)
 
 def test_split_rejects_a_test_set_that_empties_a_class():
     with pytest.raises(ValueError, match="test_per_class=500"):
-        make_split(DataConfig(test_per_class=500), DigitsSource())
+        DigitsSource().make_split(DataConfig(test_per_class=500))

@@ -48,6 +48,35 @@ def dataset_cfg(wildcards):
     return config["datasets"][wildcards.dataset]
 
 
+DATA_KEYS = ("source", "root", "download", "train_list", "val_list", "test_list")
+DATA_KEYS += ("n_max", "imbalance_factor", "test_per_class", "split_seed")
+
+
+def data_flags(wildcards):
+    ds = dataset_cfg(wildcards)
+    return cli_flags({**{k: ds[k] for k in DATA_KEYS}, **config["groups"]})
+
+
+def verify_report(wildcards):
+    """List-file datasets are verified before their split is made."""
+    if dataset_cfg(wildcards)["source"] != "listfile":
+        return []
+    return f"results/{wildcards.dataset}/data/verify.json"
+
+
+def verify_flags(wildcards):
+    ds = dataset_cfg(wildcards)
+    lists = {f"{s}_list": ds[f"{s}_list"] for s in ("train", "val", "test")}
+    expected = {k: v for k, v in ds["expected"].items() if v is not None}
+    flags = {
+        "root": ds["root"],
+        **lists,
+        **expected,
+        "check_images": ds["check_images"],
+    }
+    return cli_flags(flags) + " --note " + shlex.quote(ds["note"])
+
+
 def execution_settings():
     ex = config["execution"]
     return {"device": ex["device"], "num_workers": ex["num_workers"], "amp": ex["amp"]}

@@ -1,8 +1,29 @@
+rule verify:
+    """List-file datasets: sizes against the known ones, SHA-256 of each list, every image readable."""
+    output:
+        "results/{dataset}/data/verify.json",
+    log:
+        "results/{dataset}/logs/verify.log",
+    benchmark:
+        "results/{dataset}/benchmarks/verify.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 4
+    params:
+        flags=verify_flags,
+    shell:
+        "python -m lpa.verify {params.flags} --workers {threads} --out {output} > {log} 2>&1"
+
+
 rule data:
-    """The long-tailed split (Parquet) and per-class training counts with shot groups."""
+    """The long-tailed split (Parquet), per-class training counts with shot groups, provenance."""
+    input:
+        verify_report,
     output:
         split="results/{dataset}/data/split.parquet",
         counts="results/{dataset}/data/class_counts.csv",
+        train_ids="results/{dataset}/data/train_ids.txt",
+        provenance="results/{dataset}/data/provenance.json",
     log:
         "results/{dataset}/logs/data.log",
     benchmark:
@@ -10,12 +31,7 @@ rule data:
     conda:
         "../envs/torch.yaml"
     params:
-        flags=lambda wc: cli_flags(
-            {
-                k: v
-                for k, v in {**dataset_cfg(wc), **config["groups"]}.items()
-                if k != "augment"
-            }
-        ),
+        flags=data_flags,
     shell:
-        "python -m lpa.data {params.flags} --out-split {output.split} --out-counts {output.counts} > {log} 2>&1"
+        "python -m lpa.data {params.flags} --out-split {output.split} --out-counts {output.counts}"
+        " --out-train-ids {output.train_ids} --out-provenance {output.provenance} > {log} 2>&1"

@@ -1,0 +1,56 @@
+"""Small datasets in the real on-disk formats, generated for the tests."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def write_cifar100(root: Path, train_per_class: int, test_per_class: int, seed: int = 0) -> dict:
+    """CIFAR-100's python layout: root/cifar-100-python/{train,test,meta}, (N, 3072) uint8 rows, fine labels."""
+    rng = np.random.default_rng(seed)
+    folder = Path(root) / "cifar-100-python"
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for name, per_class in (("train", train_per_class), ("test", test_per_class)):
+        labels = np.tile(np.arange(100), per_class)
+        # class-dependent colour so a model can learn something, plus noise
+        base = (np.arange(100)[:, None] * np.array([37, 91, 53])[None, :]) % 256
+        pixels = base[labels][:, :, None, None] + rng.integers(-20, 20, size=(len(labels), 3, 32, 32))
+        data = np.clip(pixels, 0, 255).astype(np.uint8).reshape(len(labels), 3072)
+        entry = {
+            "filenames": [f"img_{i}.png" for i in range(len(labels))],
+            "batch_label": f"{name} batch",
+            "fine_labels": labels.tolist(),
+            "coarse_labels": (labels // 5).tolist(),
+            "data": data,
+        }
+        with open(folder / name, "wb") as fh:
+            pickle.dump(entry, fh)
+        arrays[name] = (data, labels)
+    with open(folder / "meta", "wb") as fh:
+        pickle.dump({"fine_label_names": [f"class_{c}" for c in range(100)]}, fh)
+    return arrays
+
+
+def write_jpeg_lists(root: Path, lists: dict[str, list[int]], size: int = 40, seed: int = 0) -> dict[str, Path]:
+    """JPEG folders and ``relative/path label`` lists; ``lists`` maps a list file name to per-class counts."""
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    written = {}
+    for list_name, per_class in lists.items():
+        lines = []
+        for label, count in enumerate(per_class):
+            for i in range(count):
+                rel = f"{Path(list_name).stem}/{label:04d}/{i:05d}.jpg"
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                colour = np.array([label * 47 % 256, label * 97 % 256, label * 29 % 256])
+                pixels = np.clip(colour + rng.integers(-30, 30, size=(size, size, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(root / rel, quality=90)
+                lines.append(f"{rel} {label}")
+        (root / list_name).write_text("\n".join(lines) + "\n")
+        written[list_name] = root / list_name
+    return written
