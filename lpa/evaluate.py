@@ -68,7 +68,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--split", required=True)
     parser.add_argument("--counts", required=True)
-    parser.add_argument("--augment", default="digits")
     parser.add_argument("--eval-split", default="test", help="which split to score (test, or val where one exists)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--device", default="auto")
@@ -86,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if rows.empty:
         raise ValueError(f"{args.split} has no images in split {args.eval_split!r}")
     counts = read_class_counts(args.counts)
-    dataset = ImageDataset(open_source(meta), rows["image_id"], rows["label"], eval_transform(args.augment))
+    transform = eval_transform(ckpt["config"]["augment"], ckpt["config"].get("image_size"))
+    dataset = ImageDataset(open_source(meta), rows["image_id"], rows["label"], transform)
     predictions = predict(model, DataLoader(dataset, batch_size=args.batch_size), device)
     table = per_class_accuracy(rows["label"].to_numpy(), predictions, counts)
     summary = {

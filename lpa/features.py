@@ -61,7 +61,6 @@ def extract_shard(
     shard: str,
     batch_size: int = 256,
     dtype: str = "float16",
-    augment: str = "digits",
     device: str = "auto",
 ) -> int:
     """Write shard ``shard`` of the training images' dense features to ``out``; returns its row count."""
@@ -70,7 +69,7 @@ def extract_shard(
     np_dtype, pa_type = DTYPES[dtype]
     index, total = parse_shard(shard)
     dev = resolve_device(device)
-    model, _ = load_checkpoint(checkpoint, dev)
+    model, ckpt = load_checkpoint(checkpoint, dev)
     model.eval()
     split, meta = read_split(split_path)
     train = split[split["split"] == "train"]
@@ -79,7 +78,7 @@ def extract_shard(
         open_source(meta),
         train["image_id"].to_numpy()[rows],
         train["label"].to_numpy()[rows],
-        eval_transform(augment),
+        eval_transform(ckpt["config"]["augment"], ckpt["config"].get("image_size")),
     )
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     # Probe one image for the map's shape, so even an empty shard carries a full schema.
@@ -106,16 +105,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--dtype", default="float16", choices=sorted(DTYPES))
-    parser.add_argument("--augment", default="digits", help="recipe whose evaluation transform is used")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args(argv)
     setup_logging()
     if args.threads:
         torch.set_num_threads(args.threads)
-    extract_shard(
-        args.checkpoint, args.split, args.out, args.shard, args.batch_size, args.dtype, args.augment, args.device
-    )
+    extract_shard(args.checkpoint, args.split, args.out, args.shard, args.batch_size, args.dtype, args.device)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ class TrainConfig:
     queue_size: int = 1024
     key_momentum: float = 0.999
     augment: str = "cifar"
+    image_size: int | None = None  # crop size of the augment recipe (None: its default)
     # optimisation
     epochs: int = 400
     batch_size: int = 128
@@ -255,7 +256,7 @@ def train(
         source,
         train_rows["image_id"].to_numpy(),
         train_rows["label"].to_numpy(),
-        train_transform(cfg.augment, two_views=cfg.objective != "ce"),
+        train_transform(cfg.augment, two_views=cfg.objective != "ce", size=cfg.image_size),
     )
     drop_last = len(dataset) >= cfg.batch_size  # never a batch of one through BatchNorm
     steps = len(dataset) // cfg.batch_size if drop_last else 1

@@ -26,25 +26,27 @@ class TwoViews:
         return self.query(image), self.key(image)
 
 
-def _query(recipe: str) -> list:
+_SIZE = {"digits": 8, "cifar": 32, "imagenet": 224}
+
+
+def _query(recipe: str, size: int) -> list:
     if recipe == "digits":
         return [T.RandomAffine(degrees=10, translate=(0.125, 0.125), scale=(0.9, 1.1))]
     if recipe == "cifar":
-        # RandomErasing of a fixed 16x16 square stands in for Cutout(16) (DeVries & Taylor, 2017).
-        return [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.AutoAugment(T.AutoAugmentPolicy.CIFAR10)]
-    return [T.RandomResizedCrop(224), T.RandomHorizontalFlip(), T.RandAugment(num_ops=2, magnitude=10)]
+        return [T.RandomCrop(size, padding=size // 8), T.RandomHorizontalFlip(),
+                T.AutoAugment(T.AutoAugmentPolicy.CIFAR10)]  # fmt: skip
+    return [T.RandomResizedCrop(size), T.RandomHorizontalFlip(), T.RandAugment(num_ops=2, magnitude=10)]
 
 
-def _key(recipe: str) -> list:
+def _key(recipe: str, size: int) -> list:
     if recipe == "digits":
-        return [T.RandomResizedCrop(8, scale=(0.6, 1.0), ratio=(0.8, 1.25)), T.RandomAffine(degrees=15)]
-    size = 32 if recipe == "cifar" else 224
+        return [T.RandomResizedCrop(size, scale=(0.6, 1.0), ratio=(0.8, 1.25)), T.RandomAffine(degrees=15)]
     return [
         T.RandomResizedCrop(size, scale=(0.2, 1.0)),
         T.RandomHorizontalFlip(),
         T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
         T.RandomGrayscale(p=0.2),
-        T.RandomApply([T.GaussianBlur(3 if recipe == "cifar" else 23, sigma=(0.1, 2.0))], p=0.5),
+        T.RandomApply([T.GaussianBlur(max(3, size // 10) | 1, sigma=(0.1, 2.0))], p=0.5),
     ]
 
 
@@ -53,16 +55,23 @@ def _check(recipe: str) -> None:
         raise ValueError(f"unknown augment recipe {recipe!r}; choose one of {sorted(_NORMALIZE)}")
 
 
-def train_transform(recipe: str, two_views: bool) -> Transform:
-    """The training transform: one tensor, or (query, key) tensors when ``two_views``."""
+def train_transform(recipe: str, two_views: bool, size: int | None = None) -> Transform:
+    """The training transform: one tensor, or (query, key) tensors when ``two_views``.
+
+    ``size`` is the crop size (default 8 for digits, 32 for cifar, 224 for imagenet).
+    """
     _check(recipe)
+    size = size or _SIZE[recipe]
     tail = [T.ToTensor(), _NORMALIZE[recipe]]
-    query_tail = tail + ([T.RandomErasing(p=1.0, scale=(0.25, 0.25), ratio=(1.0, 1.0))] if recipe == "cifar" else [])
-    query = T.Compose(_query(recipe) + query_tail)
-    return TwoViews(query, T.Compose(_key(recipe) + tail)) if two_views else query
+    # A fixed square of a quarter of the area stands in for Cutout(16) on 32x32 (DeVries & Taylor, 2017).
+    cutout = [T.RandomErasing(p=1.0, scale=(0.25, 0.25), ratio=(1.0, 1.0))] if recipe == "cifar" else []
+    query = T.Compose(_query(recipe, size) + tail + cutout)
+    return TwoViews(query, T.Compose(_key(recipe, size) + tail)) if two_views else query
 
 
-def eval_transform(recipe: str) -> Transform:
+def eval_transform(recipe: str, size: int | None = None) -> Transform:
+    """Deterministic transform for features and evaluation (imagenet: resize to size * 8/7, centre crop)."""
     _check(recipe)
-    resize = [T.Resize(256), T.CenterCrop(224)] if recipe == "imagenet" else []
+    size = size or _SIZE[recipe]
+    resize = [T.Resize(size * 8 // 7), T.CenterCrop(size)] if recipe == "imagenet" else []
     return T.Compose(resize + [T.ToTensor(), _NORMALIZE[recipe]])

@@ -54,10 +54,19 @@ def test_workflow_produces_the_tables(finished_run):
     assert list(accuracy.columns[:5]) == ["method", "many", "medium", "few", "all"]
     assert accuracy["all"].between(0, 100).all()
     assert (tables / "per_class_accuracy.png").read_bytes()[:4] == b"\x89PNG"
-    assert pd.read_csv(tables / "lpa_ablation.csv")["method"].tolist() == ["LPA_K4_alpha0.5", "LPA_K6_alpha0.5"]
+    assert pd.read_csv(tables / "lpa_ablation.csv")["method"].tolist() == [
+        "LPA_K4_alpha0.5_e1_lr0.01",
+        "LPA_K6_alpha0.5_e1_lr0.01",
+    ]
     run = finished_run / "results" / "digits_lt" / "seed0"
     assert sorted(p.name for p in (run / "features").iterdir()) == ["shard-1-of-2.parquet", "shard-2-of-2.parquet"]
-    for rule in ("baseline/paco", "kmeans/K4", "attributes/K4", "finetune/K4_alpha0.5", "evaluate/lpa_K4_alpha0.5"):
+    for rule in (
+        "baseline/paco",
+        "kmeans/K4",
+        "attributes/K4",
+        "finetune/K4_alpha0.5_e1_lr0.01",
+        "evaluate/lpa_K4_alpha0.5_e1_lr0.01",
+    ):
         assert (finished_run / "results" / "digits_lt" / "logs" / "seed0" / f"{rule}.log").exists(), rule
         assert (finished_run / "results" / "digits_lt" / "benchmarks" / "seed0" / f"{rule}.tsv").exists(), rule
 

@@ -8,30 +8,68 @@ from snakemake.utils import validate
 
 REPO = Path(workflow.basedir).parent
 # Jobs (local, conda or SLURM) import the package from this checkout. Snakemake formats the
-# prefix too, hence {{{{ }}}} for the shell's ${PYTHONPATH:+...}.
+# prefix too, hence the doubled braces around the shell's ${PYTHONPATH:-}.
 shell.prefix(
-    f"set -euo pipefail; export PYTHONPATH={shlex.quote(str(REPO))}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+    f"set -euo pipefail; export PYTHONPATH={shlex.quote(str(REPO))}:${{{{PYTHONPATH:-}}}}; "
 )
 sys.path.insert(0, str(REPO))
 
 from lpa.cli import cli_flags  # noqa: E402  (dependency-free)
+
+NUMBER = r"[0-9]+(\.[0-9]+)?(e-?[0-9]+)?"
 
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
 DATASETS = list(config["datasets"])
 SEEDS = config["seeds"]
 KS = config["kmeans"]["K"]
-ALPHAS = [str(a) for a in config["finetune"]["alpha"]]
-LPA_PRIMARY = f"lpa_K{KS[0]}_alpha{ALPHAS[0]}"
+
+
+def number(x):
+    """A config number as it appears in paths: 0.5 -> "0.5", 1e-05 -> "1e-05"."""
+    return str(x)
+
+
+# LPA runs: every (K, alpha, fine-tuning epochs, fine-tuning lr); the first of each is the "LPA" row.
+LPA_RUNS = [
+    f"K{k}_alpha{number(a)}_e{e}_lr{number(lr)}"
+    for k in KS
+    for a in config["finetune"]["alpha"]
+    for e in config["finetune"]["epochs"]
+    for lr in config["finetune"]["lr"]
+]
+LPA_PRIMARY = f"lpa_{LPA_RUNS[0]}"
+
+
+def check_consistency():
+    """Settings that are only wrong together; errors name the keys."""
+    gpus = config["execution"]["gpus"]
+    if gpus > 1:
+        raise ValueError(
+            f"execution.gpus={gpus}: multi-GPU (DDP) training is not supported yet; use 0 or 1"
+        )
+    queue = config["paco"]["queue_size"]
+    for stage in ("baseline", "finetune"):
+        batch = config[stage]["batch_size"]
+        if queue % batch:
+            raise ValueError(
+                f"paco.queue_size={queue} must be a multiple of {stage}.batch_size={batch} "
+                "(the queue is refreshed a whole batch at a time, as in PaCo's code)"
+            )
+
+
+check_consistency()
 
 
 wildcard_constraints:
     dataset="|".join(map(str, DATASETS)) or "none",
     seed=r"\d+",
     K=r"\d+",
-    alpha=r"\d+(\.\d+)?(e-?\d+)?",
+    alpha=NUMBER,
+    ft_epochs=r"\d+",
+    ft_lr=NUMBER,
     method="ce|paco",
-    model=r"ce|paco|lpa_K\d+_alpha[0-9.e-]+",
+    model=rf"ce|paco|lpa_K\d+_alpha{NUMBER}_e\d+_lr{NUMBER}",
 
 
 def run_path(path):
@@ -48,8 +86,18 @@ def dataset_cfg(wildcards):
     return config["datasets"][wildcards.dataset]
 
 
-DATA_KEYS = ("source", "root", "download", "train_list", "val_list", "test_list")
-DATA_KEYS += ("n_max", "imbalance_factor", "test_per_class", "split_seed")
+DATA_KEYS = (
+    "source",
+    "root",
+    "download",
+    "train_list",
+    "val_list",
+    "test_list",
+    "n_max",
+    "imbalance_factor",
+    "test_per_class",
+    "split_seed",
+)
 
 
 def data_flags(wildcards):
@@ -74,7 +122,7 @@ def verify_flags(wildcards):
         **expected,
         "check_images": ds["check_images"],
     }
-    return cli_flags(flags) + " --note " + shlex.quote(ds["note"])
+    return f"{cli_flags(flags)} --note {shlex.quote(ds['note'])}"
 
 
 def execution_settings():
@@ -96,6 +144,7 @@ def train_flags(wildcards, objective, stage):
         "queue_size": paco["queue_size"],
         "key_momentum": paco["key_momentum"],
         "augment": dataset_cfg(wildcards)["augment"],
+        "image_size": dataset_cfg(wildcards)["image_size"],
         **{k: optim[k] for k in OPTIM_KEYS},
         "paco_alpha": paco["alpha"],
         "paco_beta": paco["beta"],
@@ -105,6 +154,8 @@ def train_flags(wildcards, objective, stage):
     }
     if objective == "lpa":
         settings.update(
+            epochs=int(wildcards.ft_epochs),
+            lr=float(wildcards.ft_lr),
             lpa_alpha=float(wildcards.alpha),
             supcon_temperature=optim["supcon_temperature"],
             similarity=optim["similarity"],
@@ -168,7 +219,7 @@ def table_flags(wildcards, input):
 
 
 def ablation_models():
-    return [f"lpa_K{k}_alpha{a}" for k in KS for a in ALPHAS]
+    return [f"lpa_{run}" for run in LPA_RUNS]
 
 
 def ablation_inputs(wildcards):

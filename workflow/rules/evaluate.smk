@@ -15,9 +15,8 @@ rule evaluate:
         "../envs/torch.yaml"
     threads: 1
     params:
-        augment=lambda wc: dataset_cfg(wc)["augment"],
         device=config["execution"]["device"],
     shell:
         "python -m lpa.evaluate --checkpoint {input.model} --split {input.split} --counts {input.counts}"
-        " --augment {params.augment} --device {params.device} --threads {threads}"
+        " --device {params.device} --threads {threads}"
         " --out-summary {output.summary} --out-per-class {output.per_class} > {log} 2>&1"

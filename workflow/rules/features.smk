@@ -21,9 +21,8 @@ rule features:
     params:
         batch_size=config["features"]["batch_size"],
         dtype=config["features"]["dtype"],
-        augment=lambda wc: dataset_cfg(wc)["augment"],
         device=config["execution"]["device"],
     shell:
         "python -m lpa.features --checkpoint {input.model} --split {input.split} --shard {wildcards.scatteritem}"
-        " --batch-size {params.batch_size} --dtype {params.dtype} --augment {params.augment}"
+        " --batch-size {params.batch_size} --dtype {params.dtype}"
         " --device {params.device} --threads {threads} --out {output} > {log} 2>&1"

@@ -6,13 +6,15 @@ rule finetune:
         split="results/{dataset}/data/split.parquet",
         counts="results/{dataset}/data/class_counts.csv",
     output:
-        model=run_path("finetune/K{K}_alpha{alpha}/model.pt"),
-        metrics=run_path("finetune/K{K}_alpha{alpha}/metrics.jsonl"),
-        config=run_path("finetune/K{K}_alpha{alpha}/config.json"),
+        model=run_path("finetune/K{K}_alpha{alpha}_e{ft_epochs}_lr{ft_lr}/model.pt"),
+        metrics=run_path(
+            "finetune/K{K}_alpha{alpha}_e{ft_epochs}_lr{ft_lr}/metrics.jsonl"
+        ),
+        config=run_path("finetune/K{K}_alpha{alpha}_e{ft_epochs}_lr{ft_lr}/config.json"),
     log:
-        logged("logs", "finetune/K{K}_alpha{alpha}.log"),
+        logged("logs", "finetune/K{K}_alpha{alpha}_e{ft_epochs}_lr{ft_lr}.log"),
     benchmark:
-        logged("benchmarks", "finetune/K{K}_alpha{alpha}.tsv")
+        logged("benchmarks", "finetune/K{K}_alpha{alpha}_e{ft_epochs}_lr{ft_lr}.tsv")
     conda:
         "../envs/torch.yaml"
     threads: config["execution"]["threads"]
