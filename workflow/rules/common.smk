@@ -236,6 +236,37 @@ def ablation_flags(wildcards):
     )
 
 
+def paper_column(dataset):
+    """The column of the paper's table a dataset fills: its imbalance factor (Table 1) or all."""
+    if config["paper_table"] == "table1":
+        return f"{config['datasets'][dataset]['imbalance_factor']:g}"
+    return "all"
+
+
+def paper_results():
+    """(method, column, summary path) of every seed of PaCo and the primary LPA run, per dataset."""
+    return [
+        (label, paper_column(d), f"results/{d}/seed{s}/evaluate/{model}/summary.json")
+        for d in DATASETS
+        for label, model in (("PaCo", "paco"), ("LPA", LPA_PRIMARY))
+        for s in SEEDS
+    ]
+
+
+def paper_table_inputs(wildcards):
+    return [path for _, _, path in paper_results()]
+
+
+def paper_table_flags(wildcards):
+    results = " ".join(f"--result {m} {c} {p}" for m, c, p in paper_results())
+    notes = " ".join(
+        f"--note {shlex.quote(d['note'])}"
+        for d in config["datasets"].values()
+        if d["note"]
+    )
+    return f"{results} {notes}"
+
+
 def all_targets():
     tables = [
         "accuracy.csv",
@@ -243,13 +274,20 @@ def all_targets():
         "per_class_accuracy.png",
         "lpa_ablation.csv",
     ]
-    balance = expand(
+    targets = expand("results/{dataset}/tables/{name}", dataset=DATASETS, name=tables)
+    targets += expand("results/{dataset}/data/provenance.json", dataset=DATASETS)
+    targets += expand(
         "results/{dataset}/seed{seed}/attributes/K{K}/balance.json",
         dataset=DATASETS,
         seed=SEEDS,
         K=KS,
     )
-    return (
-        expand("results/{dataset}/tables/{name}", dataset=DATASETS, name=tables)
-        + balance
+    targets += expand(
+        "results/{dataset}/seed{seed}/figures/K{K}/retrieval.png",
+        dataset=DATASETS,
+        seed=SEEDS[0],
+        K=KS[0],
     )
+    if config["paper_table"] != "none":
+        targets.append(f"results/paper/{config['paper_table']}.md")
+    return targets

@@ -36,3 +36,45 @@ rule ablation:
         flags=ablation_flags,
     shell:
         "python -m lpa.tables {params.flags} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+rule figures:
+    """Retrieval grid of rare-class queries by their dominant pseudo-attribute; frequency profiles."""
+    input:
+        scores=run_path("attributes/K{K}/image_scores.parquet"),
+        balance=run_path("attributes/K{K}/balance.json"),
+        split="results/{dataset}/data/split.parquet",
+        counts="results/{dataset}/data/class_counts.csv",
+    output:
+        retrieval=run_path("figures/K{K}/retrieval.png"),
+        frequencies=run_path("figures/K{K}/attribute_frequencies.png"),
+    log:
+        logged("logs", "figures/K{K}.log"),
+    benchmark:
+        logged("benchmarks", "figures/K{K}.tsv")
+    conda:
+        "../envs/torch.yaml"
+    shell:
+        "python -m lpa.figures --scores {input.scores} --balance {input.balance} --split {input.split}"
+        " --counts {input.counts} --out-retrieval {output.retrieval}"
+        " --out-frequencies {output.frequencies} > {log} 2>&1"
+
+
+rule paper_table:
+    """The paper's table for this config's benchmark: our numbers beside the reported ones."""
+    input:
+        paper_table_inputs,
+    output:
+        md="results/paper/{table}.md",
+        csv="results/paper/{table}.csv",
+    log:
+        "results/paper/logs/{table}.log",
+    benchmark:
+        "results/paper/benchmarks/{table}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    params:
+        flags=paper_table_flags,
+    shell:
+        "python -m lpa.paper --table {wildcards.table} {params.flags}"
+        " --out-md {output.md} --out-csv {output.csv} > {log} 2>&1"
