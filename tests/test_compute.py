@@ -1,0 +1,23 @@
+from pathlib import Path
+
+import yaml
+
+from lpa.compute import measure, train_images
+
+REPO = Path(__file__).parents[1]
+
+
+def test_expected_training_sizes_of_the_benchmark_configs():
+    cifar = yaml.safe_load((REPO / "config" / "cifar100_lt.yaml").read_text())["datasets"]
+    assert [train_images(d)[0] for d in cifar.values()] == [10847, 12608, 19573]
+    inat = yaml.safe_load((REPO / "config" / "inat2018.yaml").read_text())["datasets"]["inat2018"]
+    assert train_images(inat) == (437513, 8142)
+
+
+def test_measure_counts_flops_and_extrapolates_by_batch():
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    result = measure(config, batch_size=8, steps=1, device="cpu")
+    assert result["gflop_per_step"] > 0 and result["seconds_per_step"] > 0
+    assert result["steps_per_epoch"] == 347 // 64
+    expected = result["seconds_per_step"] * 64 / 8 * result["steps_per_epoch"] * 100 / 3600
+    assert abs(result["baseline_hours_on_this_device"] - expected) < 1e-9
