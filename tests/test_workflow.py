@@ -27,16 +27,19 @@ def snakemake(workdir, *args, check=True):
     return result.stdout + result.stderr
 
 
-def planned_rules(output):
-    """Rule names of the 'Job stats' table of a dry run."""
-    lines = output.split("Job stats:")[1].splitlines()[3:]
-    rules = []
-    for line in lines:
+def planned_jobs(output):
+    """Rule name -> job count, from the 'Job stats' table of a dry run."""
+    jobs = {}
+    for line in output.split("Job stats:")[1].splitlines()[3:]:
         parts = line.split()
         if len(parts) != 2 or parts[0] == "total":
             break
-        rules.append(parts[0])
-    return set(rules)
+        jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
+def planned_rules(output):
+    return set(planned_jobs(output))
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +98,36 @@ def test_lint_is_clean():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+
+
+def slurm_cluster_up() -> str | None:
+    """None when a SLURM controller answers here, else why not."""
+    if shutil.which("sbatch") is None:
+        return "sbatch not found: SLURM is not installed (.ci/run installs slurm-wlm and starts a cluster)"
+    probe = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
+    if probe.returncode != 0 or not probe.stdout.strip():
+        return f"no SLURM controller answers (sinfo: {probe.stderr.strip()}); start one with .ci/slurm-up.sh"
+    return None
+
+
+def test_slurm_profile_runs_the_workflow_like_a_local_run(finished_run, tmp_path):
+    reason = slurm_cluster_up()
+    if reason:
+        pytest.skip(reason)
+    shutil.copytree(REPO / ".test" / "config", tmp_path / "config")
+    out = snakemake(
+        tmp_path,
+        "--profile",
+        str(REPO / "profiles" / "slurm"),
+        "--seconds-between-status-checks",
+        "2",
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+    )
+    submitted = [line for line in out.splitlines() if "has been submitted with SLURM jobid" in line]
+    jobs = planned_jobs(snakemake(tmp_path, "--dry-run", "--forceall"))
+    local = {"all", "tables", "ablation", "paper_table"}  # the workflow's localrules
+    assert len(submitted) == sum(n for rule, n in jobs.items() if rule not in local), out[-3000:]
+    for rel in ("tables/accuracy.csv", "tables/lpa_ablation.csv", "seed0/evaluate/paco/per_class.csv"):
+        ours = (tmp_path / "results" / "digits_lt" / rel).read_text()
+        assert ours == (finished_run / "results" / "digits_lt" / rel).read_text(), rel

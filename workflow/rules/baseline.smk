@@ -16,6 +16,8 @@ rule baseline:
     threads: config["execution"]["threads"]
     resources:
         gpu=config["execution"]["gpus"],
+        mem_mb=config["execution"]["mem_mb"],
+        runtime=config["execution"]["runtime"],
     params:
         flags=lambda wc: train_flags(wc, wc.method, "baseline"),
         out_dir=lambda wc, output: os.path.dirname(output.model),

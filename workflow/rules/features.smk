@@ -18,6 +18,8 @@ rule features:
     threads: 1
     resources:
         gpu=config["execution"]["gpus"],
+        mem_mb=config["execution"]["mem_mb"],
+        runtime=config["execution"]["runtime"],
     params:
         batch_size=config["features"]["batch_size"],
         dtype=config["features"]["dtype"],

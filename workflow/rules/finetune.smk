@@ -20,6 +20,8 @@ rule finetune:
     threads: config["execution"]["threads"]
     resources:
         gpu=config["execution"]["gpus"],
+        mem_mb=config["execution"]["mem_mb"],
+        runtime=config["execution"]["runtime"],
     params:
         flags=lambda wc: train_flags(wc, "lpa", "finetune"),
         out_dir=lambda wc, output: os.path.dirname(output.model),

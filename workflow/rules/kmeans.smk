@@ -14,6 +14,8 @@ rule kmeans:
     threads: config["execution"]["threads"]
     resources:
         gpu=config["execution"]["gpus"],
+        mem_mb=config["execution"]["mem_mb"],
+        runtime=config["execution"]["runtime"],
     params:
         flags=lambda wc: cli_flags(
             {

@@ -1,3 +1,10 @@
+# Cheap summaries: run on the submitting machine, not as cluster jobs.
+localrules:
+    tables,
+    ablation,
+    paper_table,
+
+
 rule tables:
     """Accuracy table (CE, PaCo, LPA; mean and std over seeds) and the per-class accuracy plot."""
     input:
