@@ -1,6 +1,8 @@
-"""Stage 4, kmeans: K prototypes (the pseudo-attributes) of the local features, with faiss.
+"""Stage 4, kmeans: K prototypes (the pseudo-attributes) of the local features.
 
-Runs in its own process and never imports torch (faiss and torch can clash over OpenMP).
+Backends: faiss (on the GPU when the installed faiss has GPU support, else the CPU) and a
+PyTorch implementation for GPUs where faiss-gpu cannot be installed. Runs in its own process;
+the faiss backend never loads torch (faiss and torch can clash over OpenMP).
 When the local features exceed ``max_points``, an explicit seeded subsample is drawn,
 balanced across classes so that tail classes are represented. Writes ``centroids.npy``
 (K, D) float32 and ``stats.json``; fails, writing neither, if the clusters collapse.
@@ -9,13 +11,15 @@ balanced across classes so that tail classes are represented. Writes ``centroids
 from __future__ import annotations
 
 import argparse
+import os
 import logging
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from lpa.cli import add_dataclass_arguments, dataclass_from_args
@@ -33,15 +37,15 @@ class KMeansConfig:
     seed: int = 0
     normalize: bool = True  # cluster L2-normalised local features (spherical K-means)
     max_points: int = 1_000_000  # point budget; above it, a class-balanced subsample
-    backend: str = "auto"  # auto (faiss GPU when available) | faiss-cpu | faiss-gpu
+    backend: str = "auto"  # auto | faiss (GPU when faiss has one) | torch (CUDA when visible)
     max_cluster_fraction: float = 0.5  # fail if one cluster holds more of the points than this
     max_empty_fraction: float = 0.1  # fail if more of the K clusters than this are empty
 
     def __post_init__(self) -> None:
         if self.k < 2:
             raise ValueError(f"k must be >= 2, got {self.k}")
-        if self.backend not in ("auto", "faiss-cpu", "faiss-gpu"):
-            raise ValueError(f"backend must be auto, faiss-cpu or faiss-gpu, got {self.backend!r}")
+        if self.backend not in ("auto", "faiss", "torch"):
+            raise ValueError(f"backend must be auto, faiss or torch, got {self.backend!r}")
 
 
 def class_quotas(available: np.ndarray, budget: int) -> np.ndarray:
@@ -112,21 +116,36 @@ def load_points(paths: Sequence[str | Path], cfg: KMeansConfig) -> tuple[np.ndar
     return np.ascontiguousarray(points, dtype=np.float32), summary
 
 
-def use_gpu(backend: str) -> bool:
-    gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
-    if backend == "faiss-gpu" and gpus == 0:
-        raise ValueError("kmeans backend faiss-gpu asked for, but faiss sees no GPU (is faiss-gpu installed?)")
-    return backend != "faiss-cpu" and gpus > 0
+def faiss_gpus() -> int:
+    import faiss
+
+    return faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
 
 
-def fit(points: np.ndarray, cfg: KMeansConfig) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Cluster (n, D) points; returns centroids (K, D), assignments (n,) and statistics."""
-    if cfg.normalize:
-        points = points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
+def torch_cuda_available() -> bool:
+    """Asked in a child process, so that torch is never loaded beside faiss here."""
+    probe = "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"
+    try:
+        return subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=120).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def choose_backend(backend: str) -> str:
+    """auto: faiss when it has a GPU, else the torch backend when CUDA is visible, else faiss on the CPU."""
+    if backend != "auto":
+        return backend
+    if faiss_gpus() > 0:
+        return "faiss"
+    return "torch" if torch_cuda_available() else "faiss"
+
+
+def faiss_kmeans(points: np.ndarray, cfg: KMeansConfig) -> tuple[np.ndarray, np.ndarray, list[float], str]:
+    """faiss.Kmeans on every GPU it sees, else on the CPU."""
+    import faiss
+
     n, dim = points.shape
-    if n < cfg.k:
-        raise ValueError(f"k={cfg.k} prototypes need at least {cfg.k} points, got {n}")
-    gpu = use_gpu(cfg.backend)
+    gpu = faiss_gpus() > 0
     km = faiss.Kmeans(
         dim,
         cfg.k,
@@ -140,27 +159,57 @@ def fit(points: np.ndarray, cfg: KMeansConfig) -> tuple[np.ndarray, np.ndarray, 
         max_points_per_centroid=max(n // cfg.k + 1, 256),
         min_points_per_centroid=1,
     )
+    km.train(points)
+    _, assign = km.index.search(points, 1)
+    device = f"faiss {faiss.__version__} {'gpu' if gpu else 'cpu'}"
+    # km.obj concatenates the iterations of every restart
+    return km.centroids.astype(np.float32), assign[:, 0], [float(x) for x in km.obj], device
+
+
+def objective(points: np.ndarray, centroids: np.ndarray, assign: np.ndarray, spherical: bool) -> float:
+    """Sum of cosine similarities (spherical) or of squared distances, of points to their centroids."""
+    chosen = centroids[assign]
+    if spherical:
+        return float(np.einsum("nd,nd->", points, chosen, dtype=np.float64))
+    return float(((points.astype(np.float64) - chosen) ** 2).sum())
+
+
+def fit(points: np.ndarray, cfg: KMeansConfig) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Cluster (n, D) points; returns centroids (K, D), assignments (n,) and statistics."""
+    if cfg.normalize:
+        points = points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
+    points = np.ascontiguousarray(points, dtype=np.float32)
+    n, dim = points.shape
+    if n < cfg.k:
+        raise ValueError(f"k={cfg.k} prototypes need at least {cfg.k} points, got {n}")
+    backend = choose_backend(cfg.backend)
     tic = time.perf_counter()
-    km.train(np.ascontiguousarray(points, dtype=np.float32))
+    if backend == "faiss":
+        centroids, assign, trace, device = faiss_kmeans(points, cfg)
+    else:
+        try:
+            from lpa.kmeans_torch import torch_kmeans
+        except ImportError as err:
+            raise ValueError(f"kmeans backend torch needs PyTorch in this environment: {err}") from None
+        centroids, assign, trace, device = torch_kmeans(points, cfg.k, cfg.niter, cfg.nredo, cfg.seed, cfg.normalize)
     seconds = time.perf_counter() - tic
-    _, assign = km.index.search(np.ascontiguousarray(points, dtype=np.float32), 1)
-    sizes = np.bincount(assign[:, 0], minlength=cfg.k)
+    sizes = np.bincount(assign, minlength=cfg.k)
     stats = {
-        "backend": "faiss-gpu" if gpu else "faiss-cpu",
-        "faiss_version": faiss.__version__,
+        "backend": backend,
+        "device": device,
         "points": int(n),
         "dim": int(dim),
         "k": cfg.k,
-        "iterations": int(len(km.obj)),
-        "objective": float(km.obj[-1]),
+        "iterations": len(trace),  # over all restarts
+        "objective": objective(points, centroids, assign, cfg.normalize),
         "objective_metric": "sum of cosine similarities" if cfg.normalize else "sum of squared L2 distances",
-        "objective_trace": [float(x) for x in km.obj],
+        "objective_trace": trace,
         "cluster_sizes": sizes.tolist(),
         "largest_cluster_fraction": float(sizes.max() / n),
         "empty_clusters": int((sizes == 0).sum()),
         "seconds": seconds,
     }
-    return km.centroids.astype(np.float32), assign[:, 0], stats
+    return centroids, assign, stats
 
 
 def check_collapse(stats: dict, cfg: KMeansConfig) -> None:
@@ -186,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     setup_logging()
     if args.threads:
-        faiss.omp_set_num_threads(args.threads)
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
     cfg = dataclass_from_args(KMeansConfig, args)
     points, sampling = load_points(args.features, cfg)
     log.info("sampling %s", sampling)

@@ -14,7 +14,7 @@ def blobs(k=5, per=200, dim=16, seed=0):
 @pytest.mark.parametrize("normalize", [False, True])
 def test_kmeans_recovers_separable_blobs(normalize):
     points, truth = blobs()
-    _, assign, stats = fit(points, KMeansConfig(k=5, niter=20, nredo=3, normalize=normalize, backend="faiss-cpu"))
+    _, assign, stats = fit(points, KMeansConfig(k=5, niter=20, nredo=3, normalize=normalize, backend="faiss"))
     # every blob maps to one cluster and every cluster to one blob
     pairs = set(zip(truth.tolist(), assign.tolist()))
     assert len(pairs) == 5 and len({a for _, a in pairs}) == 5
@@ -49,4 +49,42 @@ def test_collapse_is_an_error_naming_the_setting():
 
 def test_too_few_points_for_k():
     with pytest.raises(ValueError, match="at least 8 points"):
-        fit(np.zeros((3, 2), np.float32), KMeansConfig(k=8, backend="faiss-cpu"))
+        fit(np.zeros((3, 2), np.float32), KMeansConfig(k=8, backend="faiss"))
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_torch_and_faiss_backends_agree(normalize):
+    """Same points and seed: the same partition, objectives within 0.1% (the random inits differ,
+    so enough restarts that both reach the global optimum of these blobs)."""
+    points, truth = blobs(k=6, per=150, dim=8, seed=1)
+    results = {}
+    for backend in ("faiss", "torch"):
+        cfg = KMeansConfig(k=6, niter=20, nredo=10, seed=0, normalize=normalize, backend=backend)
+        results[backend] = fit(points, cfg)
+    (_, a_faiss, s_faiss), (_, a_torch, s_torch) = results["faiss"], results["torch"]
+    assert s_torch["backend"] == "torch" and s_faiss["backend"] == "faiss"
+    assert abs(s_torch["objective"] - s_faiss["objective"]) <= 1e-3 * abs(s_faiss["objective"])
+    pairs = set(zip(a_faiss.tolist(), a_torch.tolist()))
+    assert len(pairs) == 6  # one-to-one correspondence of clusters
+
+
+def test_torch_backend_reseeds_empty_clusters():
+    from lpa.kmeans_torch import torch_kmeans
+
+    points = np.concatenate([np.zeros((50, 2)), np.ones((50, 2)) * 10, [[100.0, 100.0]]]).astype(np.float32)
+    _, assign, trace, _ = torch_kmeans(points, k=3, niter=10, seed=0, spherical=False, device="cpu")
+    assert sorted(np.bincount(assign, minlength=3).tolist()) == [1, 50, 50]
+    assert trace[-1] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_auto_backend_on_a_machine_without_gpus(monkeypatch):
+    import lpa.kmeans as km
+
+    monkeypatch.setattr(km, "faiss_gpus", lambda: 0)
+    monkeypatch.setattr(km, "torch_cuda_available", lambda: False)
+    assert km.choose_backend("auto") == "faiss"
+    monkeypatch.setattr(km, "torch_cuda_available", lambda: True)
+    assert km.choose_backend("auto") == "torch"
+    monkeypatch.setattr(km, "faiss_gpus", lambda: 2)
+    assert km.choose_backend("auto") == "faiss"
+    assert km.choose_backend("torch") == "torch"
