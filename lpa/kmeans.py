@@ -11,8 +11,8 @@ balanced across classes so that tail classes are represented. Writes ``centroids
 from __future__ import annotations
 
 import argparse
-import os
 import logging
+import os
 import subprocess
 import sys
 import time

@@ -1,9 +1,9 @@
 """The conda files and pyproject.toml name the same packages."""
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 REPO = Path(__file__).parents[1]
