@@ -26,6 +26,7 @@ class ModelOutput(NamedTuple):
     dense: torch.Tensor  # (B, D, H, W)
     pooled: torch.Tensor  # (B, D)
     logits: torch.Tensor  # (B, C)
+    embedding: torch.Tensor | None  # (B, d) L2-normalised projection; None without the contrastive branch
 
 
 @dataclass(frozen=True)
@@ -37,21 +38,30 @@ class ModelConfig:
     widths: tuple[int, ...] = (16, 32, 64)  # resnet_cifar only: channels per stage
     strides: tuple[int, ...] = (1, 2, 2)  # resnet_cifar only: stride of each stage
     in_channels: int = 3
+    norm: str = "batch"  # resnet_cifar only: batch | group (GroupNorm, independent of the batch split)
     proj_dims: tuple[int, ...] = ()  # projection head (hidden..., out); empty: no contrastive branch
     queue_size: int = 0
     key_momentum: float = 0.999
 
 
+def norm_layer(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "group":
+        return nn.GroupNorm(min(8, channels), channels)
+    raise ValueError(f"norm must be batch or group, got {kind!r}")
+
+
 class BasicBlock(nn.Module):
-    def __init__(self, in_planes: int, planes: int, stride: int) -> None:
+    def __init__(self, in_planes: int, planes: int, stride: int, norm: str = "batch") -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
+        self.bn1 = norm_layer(norm, planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
+        self.bn2 = norm_layer(norm, planes)
         self.shortcut = nn.Sequential()
         if stride != 1 or in_planes != planes:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False), norm_layer(norm, planes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
@@ -65,7 +75,9 @@ class ResNetCifar(nn.Module):
     strides (1, 2, 2) is the ResNet-32 of the long-tailed CIFAR literature (8x8x64 map on 32x32 input).
     """
 
-    def __init__(self, depth: int, widths: tuple[int, ...], strides: tuple[int, ...], in_channels: int) -> None:
+    def __init__(
+        self, depth: int, widths: tuple[int, ...], strides: tuple[int, ...], in_channels: int, norm: str = "batch"
+    ) -> None:
         super().__init__()
         if len(widths) != len(strides) or not widths:
             raise ValueError(f"widths {widths} and strides {strides} must be non-empty and of equal length")
@@ -73,13 +85,13 @@ class ResNetCifar(nn.Module):
         if rest or blocks < 1:
             raise ValueError(f"depth {depth} must be 2 * k * {len(widths)} + 2 for a positive integer k")
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)
+            nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False), norm_layer(norm, widths[0]), nn.ReLU(inplace=True)
         )
         stages, in_planes = [], widths[0]
         for width, stride in zip(widths, strides):
             layers = []
             for b in range(blocks):
-                layers.append(BasicBlock(in_planes, width, stride if b == 0 else 1))
+                layers.append(BasicBlock(in_planes, width, stride if b == 0 else 1, norm))
                 in_planes = width
             stages.append(nn.Sequential(*layers))
         self.stages = nn.Sequential(*stages)
@@ -113,7 +125,7 @@ class TorchvisionResNet(nn.Module):
 
 def build_backbone(cfg: ModelConfig) -> nn.Module:
     if cfg.arch == "resnet_cifar":
-        return ResNetCifar(cfg.depth, tuple(cfg.widths), tuple(cfg.strides), cfg.in_channels)
+        return ResNetCifar(cfg.depth, tuple(cfg.widths), tuple(cfg.strides), cfg.in_channels, cfg.norm)
     if cfg.arch in ("resnet50", "resnext50_32x4d"):
         return TorchvisionResNet(cfg.arch, cfg.in_channels)
     raise ValueError(f"unknown model arch {cfg.arch!r}; choose resnet_cifar, resnet50 or resnext50_32x4d")
@@ -158,11 +170,9 @@ class LongTailNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         dense, pooled = self.backbone(x)
-        return ModelOutput(dense, pooled, self.classifier(pooled))
-
-    def project(self, pooled: torch.Tensor) -> torch.Tensor:
-        """L2-normalised query embedding (B, d) of pooled features (B, D)."""
-        return F.normalize(self.projector(pooled), dim=1)
+        # The projection runs inside forward so that DistributedDataParallel sees every trained weight.
+        embedding = F.normalize(self.projector(pooled), dim=1) if self.contrastive else None
+        return ModelOutput(dense, pooled, self.classifier(pooled), embedding)
 
     @torch.no_grad()
     def key_embed(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,9 @@
 """Training objectives: CE, PaCo and LPA differ only here, and share one training loop.
 
 An objective is called with the model and a batch ``(views, labels)`` and returns a dict of
-scalar losses (``"loss"`` is the one optimised) and the query's classifier logits.
+scalar losses (``"loss"`` is the one optimised) and the query's classifier logits. Under
+several processes the contrast set is the *global* batch (gathered, differentiably) and each
+process's own queries are the anchors; one process is the special case of a trivial gather.
 """
 
 from __future__ import annotations
@@ -13,14 +15,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lpa.distributed import gather, local_first
 from lpa.losses import PaCoLoss, SupConLoss
 from lpa.models import LongTailNet
+
+
+def unwrap(model: nn.Module) -> LongTailNet:
+    """The LongTailNet inside a DistributedDataParallel wrapper (or the model itself)."""
+    return getattr(model, "module", model)
+
 
 SIMILARITIES = ("cosine", "dominant", "label")
 
 
 class CrossEntropyObjective(nn.Module):
-    def forward(self, model: LongTailNet, views: torch.Tensor, labels: torch.Tensor):
+    def forward(self, model: nn.Module, views: torch.Tensor, labels: torch.Tensor):
         logits = model(views).logits
         loss = F.cross_entropy(logits, labels)
         return {"loss": loss, "ce": loss.detach()}, logits
@@ -33,22 +42,26 @@ class PaCoObjective(nn.Module):
         super().__init__()
         self.paco = PaCoLoss(class_counts, alpha=alpha, beta=beta, gamma=gamma, temperature=temperature)
 
-    def contrast(self, model: LongTailNet, views: tuple[torch.Tensor, torch.Tensor], labels: torch.Tensor):
-        """Forward both views; returns PaCo's loss, the query logits and the (2B, d) query+key embeddings."""
-        if not model.contrastive:
+    def contrast(self, model: nn.Module, views: tuple[torch.Tensor, torch.Tensor], labels: torch.Tensor):
+        """Forward both views; returns PaCo's loss, the query logits, the global batch's query+key
+        embeddings (2B_global, d) with this process's rows first in each half, and their labels."""
+        net = unwrap(model)
+        if not net.contrastive:
             raise ValueError("PaCo needs a model with a projection head: set model proj_dims")
         query_view, key_view = views
         out = model(query_view)
-        q = model.project(out.pooled)
-        k = model.key_embed(key_view)
-        queue, queue_labels = model.queue_contents()
-        features = torch.cat([q, k, queue.to(q.dtype)])
-        loss = self.paco(features, torch.cat([labels, labels, queue_labels]), out.logits)
-        model.enqueue(k, labels)
-        return loss, out.logits, torch.cat([q, k])
+        k = net.key_embed(key_view)
+        q_all = local_first(gather(out.embedding), out.embedding)
+        k_all = local_first(gather(k), k)
+        y_all = local_first(gather(labels), labels)
+        queue, queue_labels = net.queue_contents()
+        features = torch.cat([q_all, k_all, queue.to(q_all.dtype)])
+        loss = self.paco(features, torch.cat([y_all, y_all, queue_labels]), out.logits)
+        net.enqueue(gather(k), gather(labels))  # rank order: the same queue in every process
+        return loss, out.logits, torch.cat([q_all, k_all]), y_all
 
-    def forward(self, model: LongTailNet, views, labels: torch.Tensor):
-        loss, logits, _ = self.contrast(model, views, labels)
+    def forward(self, model: nn.Module, views, labels: torch.Tensor):
+        loss, logits, _, _ = self.contrast(model, views, labels)
         return {"loss": loss, "paco": loss.detach()}, logits
 
 
@@ -100,9 +113,13 @@ class LPAObjective(PaCoObjective):
         self.supcon = SupConLoss(supcon_temperature)
         self.register_buffer("similarity", class_similarity(attributes, similarity))
 
-    def forward(self, model: LongTailNet, views, labels: torch.Tensor):
-        paco, logits, z = self.contrast(model, views, labels)
-        both = torch.cat([labels, labels])
-        supcon = self.supcon(z, self.similarity.to(z)[both][:, both])
+    def forward(self, model: nn.Module, views, labels: torch.Tensor):
+        paco, logits, z, y_all = self.contrast(model, views, labels)
+        both = torch.cat([y_all, y_all])
+        weights = self.similarity.to(z)[both][:, both]
+        # anchors: this process's queries and keys (the first B rows of each half)
+        local = torch.zeros(len(both), dtype=torch.bool, device=z.device)
+        local[: len(labels)] = local[len(y_all) : len(y_all) + len(labels)] = True
+        supcon = self.supcon(z, weights * local[:, None])
         loss = paco + self.lpa_alpha * supcon
         return {"loss": loss, "paco": paco.detach(), "supcon": supcon.detach()}, logits

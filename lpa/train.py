@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from lpa import distributed
 from lpa.cli import add_dataclass_arguments, dataclass_from_args
 from lpa.data import open_source, read_class_counts, read_split
 from lpa.io import atomic_path, run_main, setup_logging, write_json, write_text
@@ -34,6 +35,7 @@ from lpa.transforms import train_transform
 log = logging.getLogger("lpa.train")
 
 FORMAT_VERSION = 1
+LOSS_NAMES = ("loss", "ce", "paco", "supcon")  # what an objective may report
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class TrainConfig:
     depth: int = 32
     widths: tuple[int, ...] = (16, 32, 64)
     strides: tuple[int, ...] = (1, 2, 2)
+    norm: str = "batch"  # batch | group (resnet_cifar)
     proj_dims: tuple[int, ...] = (64, 32)  # ignored by ce
     queue_size: int = 1024
     key_momentum: float = 0.999
@@ -93,6 +96,7 @@ class TrainConfig:
             widths=self.widths,
             strides=self.strides,
             in_channels=in_channels,
+            norm=self.norm,
             proj_dims=self.proj_dims if contrastive else (),
             queue_size=self.queue_size if contrastive else 0,
             key_momentum=self.key_momentum,
@@ -100,12 +104,17 @@ class TrainConfig:
 
 
 class ImageDataset(Dataset):
-    """Images of ``source`` by id, with their labels, through ``transform``."""
+    """Images of ``source`` by id, with their labels, through ``transform``.
 
-    def __init__(self, source, image_ids: Sequence[int], labels: Sequence[int], transform) -> None:
-        self.source, self.transform = source, transform
+    With ``seed`` set, each image's augmentation is drawn from a generator seeded by
+    (seed, epoch, position): the same views whatever the number of processes or workers.
+    """
+
+    def __init__(self, source, image_ids: Sequence[int], labels: Sequence[int], transform, seed: int | None = None):
+        self.source, self.transform, self.seed = source, transform, seed
         self.image_ids = np.asarray(image_ids)
         self.labels = np.asarray(labels)
+        self.epoch = 0
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -116,6 +125,8 @@ class ImageDataset(Dataset):
             image = self.source.load(image_id)
         except Exception as err:  # a corrupt image is an error naming it, never a silent skip
             raise ValueError(f"cannot load image {image_id} of {type(self.source).__name__}: {err}") from err
+        if self.seed is not None:
+            torch.random.default_generator.manual_seed((self.seed * 1_000_003 + self.epoch) * 10_000_019 + i)
         return self.transform(image), int(self.labels[i])
 
 
@@ -175,19 +186,12 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
     return model.to(device), ckpt
 
 
-def _rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+def seed_everything(seed: int, epoch: int, rank: int) -> None:
+    """Augmentation randomness from (seed, epoch, rank) alone, so a resumed epoch replays exactly."""
+    value = seed * 1_000_003 + epoch * 1_009 + rank
+    torch.manual_seed(value)
+    np.random.seed(value % 2**32)
+    random.seed(value)
 
 
 def _to(views, device):
@@ -204,7 +208,11 @@ def train(
     attributes_path: str | Path | None = None,
     init_from: str | Path | None = None,
 ) -> dict:
-    """Train to ``cfg.epochs`` (resuming ``out_dir/last.pt`` if it holds this config); returns the last metrics."""
+    """Train to ``cfg.epochs`` (resuming ``out_dir/last.pt`` if it holds this config); returns the last metrics.
+
+    Under torchrun (WORLD_SIZE > 1) each process trains on its share of every global batch of
+    ``cfg.batch_size`` with DistributedDataParallel; process 0 writes the files.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     split, meta = read_split(split_path)
@@ -217,10 +225,8 @@ def train(
     if len(train_rows) == 0:
         raise ValueError(f"{split_path} has no training images")
 
-    device = resolve_device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    random.seed(cfg.seed)
+    ctx, device = distributed.setup(cfg.device)
+    seed_everything(cfg.seed, -1, 0)  # the same initial weights in every process
     model = LongTailNet(cfg.model_config(source.in_channels), num_classes).to(device)
     attributes = read_class_attributes(attributes_path, num_classes) if attributes_path else None
     objective = build_objective(cfg, counts, attributes).to(device)
@@ -239,7 +245,6 @@ def train(
         if ckpt.get("format_version") == FORMAT_VERSION and ckpt.get("config") == resolved:
             model.load_state_dict(ckpt["model"], strict=True)
             optimizer.load_state_dict(ckpt["optimizer"])
-            _set_rng_state(ckpt["rng"])
             start_epoch, history = ckpt["epoch"], ckpt["history"]
             log.info("resumed %s at epoch %d", last, start_epoch)
         else:
@@ -257,86 +262,98 @@ def train(
         train_rows["image_id"].to_numpy(),
         train_rows["label"].to_numpy(),
         train_transform(cfg.augment, two_views=cfg.objective != "ce", size=cfg.image_size),
+        seed=cfg.seed,
     )
-    drop_last = len(dataset) >= cfg.batch_size  # never a batch of one through BatchNorm
-    steps = len(dataset) // cfg.batch_size if drop_last else 1
+    # never a batch of one through BatchNorm: drop the last partial batch when there are full ones
+    sampler = distributed.GlobalBatchSampler(
+        len(dataset), cfg.batch_size, cfg.seed, ctx, len(dataset) >= cfg.batch_size
+    )
+    steps = len(sampler)
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
+    net = model
+    if ctx.world_size > 1:
+        if device.type == "cuda":  # batch statistics over the global batch, as in one process
+            net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
     log.info(
-        "%s: %d training images, %d classes, %d steps/epoch, device %s, %d parameters",
+        "%s: %d training images, %d classes, %d steps/epoch, %d process(es), device %s, %d parameters",
         cfg.objective,
         len(dataset),
         num_classes,
         steps,
+        ctx.world_size,
         device,
         sum(p.numel() for p in model.parameters()),
     )
 
     for epoch in range(start_epoch, cfg.epochs):
-        # Seeded per epoch, so a resumed run sees the same batches as an uninterrupted one.
-        loader = DataLoader(
-            dataset,
-            batch_size=cfg.batch_size,
-            shuffle=True,
-            drop_last=drop_last,
-            num_workers=cfg.num_workers,
-            generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch),
-            pin_memory=device.type == "cuda",
-        )
-        model.train()
-        sums: dict[str, float] = {}
-        correct = seen = 0
+        seed_everything(cfg.seed, epoch, ctx.rank)
+        sampler.set_epoch(epoch)
+        dataset.epoch = epoch
+        net.train()
+        totals = torch.zeros(len(LOSS_NAMES) + 2, dtype=torch.float64)  # loss sums, correct, seen
         tic = time.perf_counter()
-        bar = tqdm(loader, desc=f"{cfg.objective} epoch {epoch + 1}/{cfg.epochs}", mininterval=10, leave=False)
+        bar = tqdm(
+            loader, desc=f"{cfg.objective} epoch {epoch + 1}/{cfg.epochs}", mininterval=10, leave=False,
+            disable=not ctx.is_main,
+        )  # fmt: skip
         for step, (views, labels) in enumerate(bar):
             lr = learning_rate(cfg, epoch + step / steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             views, labels = _to(views, device), labels.to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda"):
-                losses, logits = objective(model, views, labels)
+                losses, logits = objective(net, views, labels)
             if not torch.isfinite(losses["loss"]):
                 raise ValueError(f"loss became {losses['loss'].item()} at epoch {epoch + 1}, step {step}")
             optimizer.zero_grad(set_to_none=True)
             losses["loss"].backward()
             optimizer.step()
-            for name, value in losses.items():
-                sums[name] = sums.get(name, 0.0) + float(value.detach()) * len(labels)
-            correct += int((logits.argmax(1) == labels).sum())
-            seen += len(labels)
+            for i, name in enumerate(LOSS_NAMES):
+                if name in losses:
+                    totals[i] += float(losses[name].detach()) * len(labels)
+            totals[-2] += int((logits.argmax(1) == labels).sum())
+            totals[-1] += len(labels)
+        if ctx.world_size > 1:
+            totals = distributed.all_sum(totals)
         seconds = time.perf_counter() - tic
+        seen = float(totals[-1])
         record = {
             "epoch": epoch + 1,
             "lr": lr,
-            **{k: v / seen for k, v in sums.items()},
-            "train_top1": 100.0 * correct / seen,
+            **{name: float(totals[i]) / seen for i, name in enumerate(LOSS_NAMES) if name in losses},
+            "train_top1": 100.0 * float(totals[-2]) / seen,
             "seconds": seconds,
             "images_per_second": seen / seconds,
         }
         history.append(record)
-        log.info("epoch %s", json.dumps(record))
-        with atomic_path(last) as tmp:
-            torch.save(
-                {
-                    "format_version": FORMAT_VERSION,
-                    "config": resolved,
-                    "model_config": asdict(model.cfg),
-                    "num_classes": num_classes,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "epoch": epoch + 1,
-                    "history": history,
-                    "rng": _rng_state(),
-                },
-                tmp,
-            )
+        if ctx.is_main:
+            log.info("epoch %s", json.dumps(record))
+            with atomic_path(last) as tmp:
+                torch.save(
+                    {
+                        "format_version": FORMAT_VERSION,
+                        "config": resolved,
+                        "model_config": asdict(model.cfg),
+                        "num_classes": num_classes,
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "epoch": epoch + 1,
+                        "history": history,
+                    },
+                    tmp,
+                )
+        distributed.barrier()
 
-    write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-    write_json(out_dir / "config.json", resolved)
-    final = torch.load(last, map_location="cpu", weights_only=False)
-    for key in ("optimizer", "rng"):
-        final.pop(key)
-    with atomic_path(out_dir / "model.pt") as tmp:
-        torch.save(final, tmp)
-    last.unlink()  # training is complete: a forced rerun starts afresh
+    if ctx.is_main:
+        write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+        write_json(out_dir / "config.json", resolved)
+        final = torch.load(last, map_location="cpu", weights_only=False)
+        final.pop("optimizer")
+        with atomic_path(out_dir / "model.pt") as tmp:
+            torch.save(final, tmp)
+        last.unlink()  # training is complete: a forced rerun starts afresh
+    distributed.barrier()
     return history[-1] if history else {}
 
 
@@ -354,7 +371,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = dataclass_from_args(TrainConfig, args)
-    train(cfg, args.split, args.counts, args.out_dir, args.attributes, args.init_from)
+    try:
+        train(cfg, args.split, args.counts, args.out_dir, args.attributes, args.init_from)
+    finally:
+        distributed.teardown()
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ rule baseline:
     params:
         flags=lambda wc: train_flags(wc, wc.method, "baseline"),
         out_dir=lambda wc, output: os.path.dirname(output.model),
+        launcher=train_launcher(),
     shell:
-        "python -m lpa.train {params.flags} --split {input.split} --counts {input.counts}"
+        "{params.launcher} -m lpa.train {params.flags} --split {input.split} --counts {input.counts}"
         " --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"

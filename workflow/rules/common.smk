@@ -44,13 +44,13 @@ LPA_PRIMARY = f"lpa_{LPA_RUNS[0]}"
 def check_consistency():
     """Settings that are only wrong together; errors name the keys."""
     gpus = config["execution"]["gpus"]
-    if gpus > 1:
-        raise ValueError(
-            f"execution.gpus={gpus}: multi-GPU (DDP) training is not supported yet; use 0 or 1"
-        )
     queue = config["paco"]["queue_size"]
     for stage in ("baseline", "finetune"):
         batch = config[stage]["batch_size"]
+        if gpus > 1 and batch % gpus:
+            raise ValueError(
+                f"{stage}.batch_size={batch} (the global batch) must be divisible by execution.gpus={gpus}"
+            )
         if queue % batch:
             raise ValueError(
                 f"paco.queue_size={queue} must be a multiple of {stage}.batch_size={batch} "
@@ -140,6 +140,7 @@ def train_flags(wildcards, objective, stage):
         "depth": model["depth"],
         "widths": model["widths"],
         "strides": model["strides"],
+        "norm": model["norm"],
         "proj_dims": paco["proj_dims"],
         "queue_size": paco["queue_size"],
         "key_momentum": paco["key_momentum"],
@@ -174,6 +175,14 @@ OPTIM_KEYS = (
     "milestones",
     "lr_decay",
 )
+
+
+def train_launcher():
+    """One process, or one per GPU under torchrun (DistributedDataParallel) when a job asks for several."""
+    gpus = config["execution"]["gpus"]
+    if gpus > 1:
+        return f"python -m torch.distributed.run --standalone --nproc-per-node {gpus}"
+    return "python"
 
 
 def feature_shards(wildcards):

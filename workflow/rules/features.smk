@@ -17,7 +17,7 @@ rule features:
         "../envs/torch.yaml"
     threads: 1
     resources:
-        gpu=config["execution"]["gpus"],
+        gpu=min(config["execution"]["gpus"], 1),  # one GPU is enough here
         mem_mb=config["execution"]["mem_mb"],
         runtime=config["execution"]["runtime"],
     params:

@@ -25,6 +25,7 @@ rule finetune:
     params:
         flags=lambda wc: train_flags(wc, "lpa", "finetune"),
         out_dir=lambda wc, output: os.path.dirname(output.model),
+        launcher=train_launcher(),
     shell:
-        "python -m lpa.train {params.flags} --init-from {input.init} --attributes {input.attributes}"
+        "{params.launcher} -m lpa.train {params.flags} --init-from {input.init} --attributes {input.attributes}"
         " --split {input.split} --counts {input.counts} --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"

@@ -13,7 +13,7 @@ rule kmeans:
         "../envs/faiss.yaml"
     threads: config["execution"]["threads"]
     resources:
-        gpu=config["execution"]["gpus"],
+        gpu=min(config["execution"]["gpus"], 1),  # one GPU is enough here
         mem_mb=config["execution"]["mem_mb"],
         runtime=config["execution"]["runtime"],
     params:
