@@ -21,3 +21,16 @@ def test_measure_counts_flops_and_extrapolates_by_batch():
     assert result["steps_per_epoch"] == 347 // 64
     expected = result["seconds_per_step"] * 64 / 8 * result["steps_per_epoch"] * 100 / 3600
     assert abs(result["baseline_hours_on_this_device"] - expected) < 1e-9
+
+
+def test_gpu_check_script_smoke_runs_on_the_cpu():
+    import subprocess
+    import sys
+
+    command = [sys.executable, str(REPO / "scripts" / "gpu_check.py"), "--device", "cpu", "--steps", "1"]
+    command += ["--big-batch", "2", "--images", "256", "--points", "5000", "--k", "8"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.splitlines()
+    assert sum(line.startswith("train") for line in lines) == 2
+    assert sum(line.startswith("kmeans") and "error" not in line for line in lines) == 2
