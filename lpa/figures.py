@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from lpa.data import open_source, read_class_counts, read_split
-from lpa.io import atomic_path, read_json, run_main, setup_logging
+from lpa.io import pyplot, read_json, run_main, save_figure, setup_logging
 
 log = logging.getLogger("lpa.figures")
 
@@ -50,19 +50,9 @@ def retrieve(scores: pd.DataFrame, counts: pd.DataFrame, queries: int, neighbour
     return picked
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_retrieval(picked: list[dict], source, counts: pd.DataFrame, path: str) -> None:
-    plt = _pyplot()
     n_rows, n_cols = len(picked), 1 + max((len(p["neighbours"]) for p in picked), default=0)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.6 * n_cols, 1.8 * n_rows), squeeze=False, dpi=120)
+    fig, axes = pyplot().subplots(n_rows, n_cols, figsize=(1.6 * n_cols, 1.8 * n_rows), squeeze=False, dpi=120)
     train_count = dict(zip(counts["label"], counts["train_count"]))
     for r, p in enumerate(picked):
         ids = [p["image_id"], *p["neighbours"]]
@@ -77,15 +67,12 @@ def plot_retrieval(picked: list[dict], source, counts: pd.DataFrame, path: str) 
             ax.set_title(f"{prefix}class {labels[c]} (n={train_count[labels[c]]})", fontsize=7)
     fig.suptitle("Rare-class queries and the other classes' images sharing their dominant pseudo-attribute", fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_frequencies(balance: dict, path: str) -> None:
     """Sorted, normalised frequencies of pseudo-attributes and of classes against their rank (0..1)."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.6, 3.6), dpi=120)
+    fig, ax = pyplot().subplots(figsize=(5.6, 3.6), dpi=120)
     for key, name in (("classes", "classes"), ("pseudo_attributes", "pseudo-attributes")):
         freq = np.sort(np.asarray(balance[key]["frequencies"], dtype=float))[::-1]
         freq = freq / freq.sum()
@@ -98,9 +85,7 @@ def plot_frequencies(balance: dict, path: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

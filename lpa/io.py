@@ -49,6 +49,23 @@ def write_parquet(path: str | os.PathLike, table: pa.Table) -> None:
         pq.write_table(table, tmp)
 
 
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (stages run on machines without a screen)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: str | os.PathLike) -> None:
+    """Write a matplotlib figure as PNG atomically and free it."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    pyplot().close(fig)
+
+
 def read_json(path: str | os.PathLike) -> Any:
     try:
         return json.loads(Path(path).read_text())

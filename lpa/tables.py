@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from lpa.data import GROUPS
-from lpa.io import atomic_path, read_json, run_main, setup_logging, write_text
+from lpa.io import pyplot, read_json, run_main, save_figure, setup_logging, write_text
 
 log = logging.getLogger("lpa.tables")
 
@@ -57,12 +57,7 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 def plot_per_class(per_class: Sequence[tuple[str, pd.DataFrame]], path: str) -> None:
     """Per-class top-1 against training count (log scale), one series per method (mean over seeds)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    fig, ax = pyplot().subplots(figsize=(6.4, 4.0), dpi=120)
     methods = list(dict.fromkeys(name for name, _ in per_class))
     for name in methods:
         frames = [f for n, f in per_class if n == name]
@@ -76,9 +71,7 @@ def plot_per_class(per_class: Sequence[tuple[str, pd.DataFrame]], path: str) -> 
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
