@@ -17,7 +17,7 @@ TINY_TRAINING = {
     "finetune": {"epochs": [1], "batch_size": 16},
     "paco": {"queue_size": 32},
     "features": {"shards": 2, "batch_size": 64},
-    "kmeans": {"K": [4], "niter": 5},
+    "kmeans": {"K": [4], "niter": 5, "max_cluster_fraction": 0.95},  # a 1-epoch model on tiny data
     "execution": {"threads": 1, "gpus": 0, "num_workers": 0, "amp": False},
 }
 
