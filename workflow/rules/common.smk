@@ -25,14 +25,10 @@ SEEDS = config["seeds"]
 KS = config["kmeans"]["K"]
 
 
-def number(x):
-    """A config number as it appears in paths: 0.5 -> "0.5", 1e-05 -> "1e-05"."""
-    return str(x)
-
-
 # LPA runs: every (K, alpha, fine-tuning epochs, fine-tuning lr); the first of each is the "LPA" row.
+# Numbers appear in paths as Python prints them (0.5, 1e-05), which NUMBER matches.
 LPA_RUNS = [
-    f"K{k}_alpha{number(a)}_e{e}_lr{number(lr)}"
+    f"K{k}_alpha{a}_e{e}_lr{lr}"
     for k in KS
     for a in config["finetune"]["alpha"]
     for e in config["finetune"]["epochs"]
