@@ -88,3 +88,21 @@ def test_auto_backend_on_a_machine_without_gpus(monkeypatch):
     monkeypatch.setattr(km, "faiss_gpus", lambda: 2)
     assert km.choose_backend("auto") == "faiss"
     assert km.choose_backend("torch") == "torch"
+
+
+def test_load_points_subsamples_shards_within_budget_and_balanced(tmp_path):
+    from test_attributes import write_shard
+
+    from lpa.kmeans import load_points
+
+    rng = np.random.default_rng(0)
+    # class 0: 20 images, class 1: 2 images; 4 local features of dimension 3 each
+    write_shard(tmp_path / "a.parquet", list(range(12)), [0] * 12, rng.normal(size=(12, 4, 3)))
+    write_shard(tmp_path / "b.parquet", list(range(12, 22)), [0] * 8 + [1] * 2, rng.normal(size=(10, 4, 3)))
+    paths = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    points, summary = load_points(paths, KMeansConfig(k=2, max_points=20, seed=1))
+    assert points.shape == (20, 3) and summary["subsampled"]
+    assert summary["local_features"] == 88 and summary["points_used"] == 20
+    assert (summary["points_per_class_min"], summary["points_per_class_max"]) == (8, 12)  # the tail gives all 8
+    everything, summary = load_points(paths, KMeansConfig(k=2, max_points=1000))
+    assert everything.shape == (88, 3) and not summary["subsampled"]
