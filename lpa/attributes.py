@@ -83,8 +83,12 @@ def compute(
     normalize: bool,
     num_classes: int,
     out_scores: str,
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Stream the shards, writing s(x) to ``out_scores``; returns the class table and attribute frequencies (K,)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stream the shards, writing s(x) to ``out_scores``.
+
+    Returns the class vectors a(y) (C, K), training images per class (C,) and how many local
+    features each pseudo-attribute holds (K,).
+    """
     k = len(centroids)
     sums = np.zeros((num_classes, k), np.float64)
     counts = np.zeros(num_classes, np.int64)
@@ -92,8 +96,9 @@ def compute(
     schema = pa.schema([("image_id", pa.int64()), ("label", pa.int64()), ("scores", pa.list_(pa.float32(), k))])
     with atomic_path(out_scores) as tmp, pq.ParquetWriter(tmp, schema) as writer:
         for ids, labels, local in tqdm(iter_local_features(feature_paths), desc="attributes", mininterval=10):
-            if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
-                raise ValueError(f"feature label {labels.max()} outside 0..{num_classes - 1}")
+            bad = labels[(labels < 0) | (labels >= num_classes)]
+            if len(bad):
+                raise ValueError(f"feature label {bad[0]} outside 0..{num_classes - 1} (class_counts.csv)")
             nearest = assign(local, centroids, normalize)
             scores = image_scores(nearest, k)
             frequency += np.bincount(nearest.ravel(), minlength=k)
@@ -102,9 +107,7 @@ def compute(
             writer.write_table(
                 pa.Table.from_arrays([pa.array(ids), pa.array(labels), _list_array(scores)], schema=schema)
             )
-    vectors = class_vectors(sums, counts)
-    table = pd.DataFrame({"label": np.arange(num_classes), "images": counts, "attributes": list(vectors)})
-    return table, frequency
+    return class_vectors(sums, counts), counts, frequency
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -122,8 +125,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     normalize = bool(read_json(args.kmeans_stats)["config"]["normalize"])
     class_counts = pd.read_csv(args.counts).sort_values("label")
     num_classes = len(class_counts)
-    table, frequency = compute(args.features, centroids, normalize, num_classes, args.out_scores)
-    empty = table.loc[table["images"] == 0, "label"].tolist()
+    vectors, images, frequency = compute(args.features, centroids, normalize, num_classes, args.out_scores)
+    empty = np.flatnonzero(images == 0).tolist()
     if empty:
         log.warning("classes %s have no training images: their a(y) is all zeros", empty)
     schema = pa.schema(
@@ -131,10 +134,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     write_parquet(
         args.out_classes,
-        pa.Table.from_arrays(
-            [pa.array(table["label"]), pa.array(table["images"]), _list_array(np.stack(table["attributes"]))],
-            schema=schema,
-        ),
+        pa.Table.from_arrays([pa.array(np.arange(num_classes)), pa.array(images), _list_array(vectors)], schema=schema),
     )
     summary = {
         "pseudo_attributes": {**balance(frequency), "frequencies": frequency.tolist()},

@@ -21,9 +21,10 @@ import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 from lpa.data import long_tailed_counts
+from lpa.distributed import resolve_device
 from lpa.models import LongTailNet
 from lpa.objectives import PaCoObjective
-from lpa.train import TrainConfig, resolve_device
+from lpa.train import TrainConfig
 
 CROP = {"digits": 8, "cifar": 32, "imagenet": 224}
 CHANNELS = {"digits": 1, "cifar": 3, "imagenet": 3}

@@ -29,12 +29,16 @@ class Context:
         return self.rank == 0
 
 
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 def setup(device_name: str) -> tuple[Context, torch.device]:
     """Join the process group torchrun set up (WORLD_SIZE > 1), else a single-process context."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
-        from lpa.train import resolve_device
-
         return Context(), resolve_device(device_name)
     local_rank = int(os.environ["LOCAL_RANK"])
     cuda = torch.cuda.is_available() and device_name in ("auto", "cuda") or device_name.startswith("cuda")

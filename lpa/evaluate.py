@@ -17,8 +17,9 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from lpa.data import GROUPS, open_source, read_class_counts, read_split
+from lpa.distributed import resolve_device
 from lpa.io import run_main, setup_logging, write_json, write_text
-from lpa.train import ImageDataset, load_checkpoint, resolve_device
+from lpa.train import ImageDataset, load_checkpoint
 from lpa.transforms import eval_transform
 
 log = logging.getLogger("lpa.evaluate")

@@ -21,9 +21,10 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from lpa.data import open_source, read_split
+from lpa.distributed import resolve_device
 from lpa.io import atomic_path, run_main, setup_logging
 from lpa.shards import feature_schema
-from lpa.train import ImageDataset, load_checkpoint, resolve_device
+from lpa.train import ImageDataset, load_checkpoint
 from lpa.transforms import eval_transform
 
 log = logging.getLogger("lpa.features")

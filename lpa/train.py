@@ -130,12 +130,6 @@ class ImageDataset(Dataset):
         return self.transform(image), int(self.labels[i])
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def learning_rate(cfg: TrainConfig, progress: float) -> float:
     """Learning rate at ``progress`` epochs (fractional): linear warm-up, then step or cosine."""
     if progress < cfg.warmup_epochs:
