@@ -25,9 +25,7 @@ from lpa.distributed import resolve_device
 from lpa.models import LongTailNet
 from lpa.objectives import PaCoObjective
 from lpa.train import TrainConfig
-
-CROP = {"digits": 8, "cifar": 32, "imagenet": 224}
-CHANNELS = {"digits": 1, "cifar": 3, "imagenet": 3}
+from lpa.transforms import RECIPES
 
 
 def train_images(dataset: dict) -> tuple[int, int]:
@@ -45,7 +43,8 @@ def measure(config: dict, batch_size: int | None, steps: int, device: str) -> di
     model_cfg, paco, optim = config.get("model", {}), config["paco"], config["baseline"]
     batch = batch_size or optim["batch_size"]
     recipe = dataset.get("augment", "digits")
-    crop = dataset.get("image_size") or CROP[recipe]
+    crop = dataset.get("image_size") or RECIPES[recipe][0]
+    channels = 1 if recipe == "digits" else 3
     cfg = TrainConfig(
         objective="paco",
         arch=model_cfg.get("arch", "resnet_cifar"),
@@ -57,10 +56,10 @@ def measure(config: dict, batch_size: int | None, steps: int, device: str) -> di
         augment=recipe,
     )
     dev = resolve_device(device)
-    model = LongTailNet(cfg.model_config(CHANNELS[recipe]), classes).to(dev)
+    model = LongTailNet(cfg.model_config(channels), classes).to(dev)
     objective = PaCoObjective([1] * classes, paco["alpha"], 1.0, 1.0, paco["temperature"]).to(dev)
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
-    views = tuple(torch.randn(batch, CHANNELS[recipe], crop, crop, device=dev) for _ in range(2))
+    views = tuple(torch.randn(batch, channels, crop, crop, device=dev) for _ in range(2))
     labels = torch.randint(classes, (batch,), device=dev)
 
     def step() -> None:

@@ -11,6 +11,7 @@ import argparse
 import hashlib
 import json
 import logging
+import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +20,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import torch
 from PIL import Image
+from torch.utils.data import Dataset
 
 from lpa.cli import add_dataclass_arguments, dataclass_from_args
 from lpa.io import run_main, setup_logging, write_json, write_parquet, write_text
@@ -217,6 +220,37 @@ def open_source(meta: dict):
     if name == "listfile":
         return ListFileSource(meta["root"], meta["lists"])
     raise ValueError(f"unknown data source {name!r}; choose digits, cifar100 or listfile")
+
+
+class ImageDataset(Dataset):
+    """Images of ``source`` by id, with their labels, through ``transform``.
+
+    With ``seed`` set, each image's augmentation is drawn from generators (torch, numpy and
+    Python's ``random``, which PaCo's and timm's PIL transforms use) seeded by (seed, epoch,
+    position): the same views whatever the number of processes or workers.
+    """
+
+    def __init__(self, source, image_ids: Sequence[int], labels: Sequence[int], transform, seed: int | None = None):
+        self.source, self.transform, self.seed = source, transform, seed
+        self.image_ids = np.asarray(image_ids)
+        self.labels = np.asarray(labels)
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def __getitem__(self, i: int):
+        image_id = int(self.image_ids[i])
+        try:
+            image = self.source.load(image_id)
+        except Exception as err:  # a corrupt image is an error naming it, never a silent skip
+            raise ValueError(f"cannot load image {image_id} of {type(self.source).__name__}: {err}") from err
+        if self.seed is not None:
+            value = (self.seed * 1_000_003 + self.epoch) * 10_000_019 + i
+            torch.random.default_generator.manual_seed(value)
+            np.random.seed(value % 2**32)
+            random.seed(value)
+        return self.transform(image), int(self.labels[i])
 
 
 def long_tailed_counts(n_max: int, imbalance_factor: float, num_classes: int) -> list[int]:

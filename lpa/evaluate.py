@@ -16,10 +16,10 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from lpa.data import GROUPS, open_source, read_class_counts, read_split
+from lpa.checkpoints import load_checkpoint
+from lpa.data import GROUPS, ImageDataset, open_source, read_class_counts, read_split
 from lpa.distributed import resolve_device
 from lpa.io import run_main, setup_logging, write_json, write_text
-from lpa.train import ImageDataset, load_checkpoint
 from lpa.transforms import eval_transform
 
 log = logging.getLogger("lpa.evaluate")
@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if rows.empty:
         raise ValueError(f"{args.split} has no images in split {args.eval_split!r}")
     counts = read_class_counts(args.counts)
-    transform = eval_transform(ckpt["config"]["augment"], ckpt["config"].get("image_size"))
+    transform = eval_transform(ckpt["config"]["augment"], ckpt["config"]["image_size"], ckpt["config"]["normalize"])
     dataset = ImageDataset(open_source(meta), rows["image_id"], rows["label"], transform)
     predictions = predict(model, DataLoader(dataset, batch_size=args.batch_size), device)
     table = per_class_accuracy(rows["label"].to_numpy(), predictions, counts)

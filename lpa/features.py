@@ -20,11 +20,11 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from lpa.data import open_source, read_split
+from lpa.checkpoints import load_checkpoint
+from lpa.data import ImageDataset, open_source, read_split
 from lpa.distributed import resolve_device
 from lpa.io import atomic_path, run_main, setup_logging
 from lpa.shards import feature_schema
-from lpa.train import ImageDataset, load_checkpoint
 from lpa.transforms import eval_transform
 
 log = logging.getLogger("lpa.features")
@@ -79,7 +79,7 @@ def extract_shard(
         open_source(meta),
         train["image_id"].to_numpy()[rows],
         train["label"].to_numpy()[rows],
-        eval_transform(ckpt["config"]["augment"], ckpt["config"].get("image_size")),
+        eval_transform(ckpt["config"]["augment"], ckpt["config"]["image_size"], ckpt["config"]["normalize"]),
     )
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     # Probe one image for the map's shape, so even an empty shard carries a full schema.

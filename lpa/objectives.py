@@ -54,9 +54,9 @@ class PaCoObjective(nn.Module):
         q_all = local_first(gather(out.embedding), out.embedding)
         k_all = local_first(gather(k), k)
         y_all = local_first(gather(labels), labels)
-        queue, queue_labels = net.queue_contents()
-        features = torch.cat([q_all, k_all, queue.to(q_all.dtype)])
-        loss = self.paco(features, torch.cat([y_all, y_all, queue_labels]), out.logits)
+        # cat copies the queue, so the enqueue below cannot change this step's contrast set
+        features = torch.cat([q_all, k_all, net.queue.to(q_all.dtype)])
+        loss = self.paco(features, torch.cat([y_all, y_all, net.queue_labels]), out.logits)
         net.enqueue(gather(k), gather(labels))  # rank order: the same queue in every process
         return loss, out.logits, torch.cat([q_all, k_all]), y_all
 

@@ -21,20 +21,20 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from lpa import distributed
+from lpa.checkpoints import FORMAT_VERSION, load_checkpoint, save_checkpoint
 from lpa.cli import add_dataclass_arguments, dataclass_from_args
-from lpa.data import open_source, read_class_counts, read_split
-from lpa.io import atomic_path, run_main, setup_logging, write_json, write_text
+from lpa.data import ImageDataset, open_source, read_class_counts, read_split
+from lpa.io import run_main, setup_logging, write_json, write_text
 from lpa.models import LongTailNet, ModelConfig
 from lpa.objectives import CrossEntropyObjective, LPAObjective, PaCoObjective
 from lpa.transforms import train_transform
 
 log = logging.getLogger("lpa.train")
 
-FORMAT_VERSION = 1
 LOSS_NAMES = ("loss", "ce", "paco", "supcon")  # what an objective may report
 
 
@@ -48,10 +48,12 @@ class TrainConfig:
     widths: tuple[int, ...] = (16, 32, 64)
     strides: tuple[int, ...] = (1, 2, 2)
     norm: str = "batch"  # batch | group (resnet_cifar)
+    shortcut: str = "A"  # A (PaCo's) | B (resnet_cifar)
     proj_dims: tuple[int, ...] = (64, 32)  # ignored by ce
     queue_size: int = 1024
     key_momentum: float = 0.999
-    augment: str = "cifar"
+    augment: str = "cifar100"  # recipe, named after PaCo's --aug (lpa.transforms.RECIPES)
+    normalize: str | None = None  # mean/std (lpa.transforms.NORMALIZE); None: the recipe's dataset
     image_size: int | None = None  # crop size of the augment recipe (None: its default)
     # optimisation
     epochs: int = 400
@@ -60,7 +62,7 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     warmup_epochs: int = 10
-    schedule: str = "step"  # step | cosine
+    schedule: str = "step"  # step (paco_cifar.py) | cosine (paco_lt.py), per epoch
     milestones: tuple[int, ...] = (320, 360)
     lr_decay: float = 0.1
     # PaCo
@@ -75,7 +77,7 @@ class TrainConfig:
     # execution
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     num_workers: int = 0
-    amp: bool = False  # bfloat16 autocast on CUDA
+    amp: bool = False  # bfloat16 autocast on CUDA (a speed setting; PaCo trained in fp32)
 
     def __post_init__(self) -> None:
         if self.objective not in ("ce", "paco", "lpa"):
@@ -97,47 +99,30 @@ class TrainConfig:
             strides=self.strides,
             in_channels=in_channels,
             norm=self.norm,
+            shortcut=self.shortcut,
             proj_dims=self.proj_dims if contrastive else (),
             queue_size=self.queue_size if contrastive else 0,
             key_momentum=self.key_momentum,
         )
 
 
-class ImageDataset(Dataset):
-    """Images of ``source`` by id, with their labels, through ``transform``.
+def learning_rate(cfg: TrainConfig, epoch: int) -> float:
+    """Learning rate of the 0-based ``epoch``, held for the whole epoch, as PaCo's scripts set it.
 
-    With ``seed`` set, each image's augmentation is drawn from a generator seeded by
-    (seed, epoch, position): the same views whatever the number of processes or workers.
+    ``step`` is ``adjust_learning_rate`` of ``paco_cifar.py``: ``lr * (e + 1) / W`` while
+    ``e <= W`` (so epoch W runs at 1.1 lr, as there), then ``lr_decay`` once per milestone
+    that ``e`` has passed (``e > m``: 320 and 360 give epochs 322-361 at 0.1 lr).
+    ``cosine`` is ``paco_lt.py``'s: ``lr * (e + 1) / W`` while ``e < W``, then
+    ``lr * (1 + cos(pi * (e - W + 1) / (E - W + 1))) / 2``.
     """
-
-    def __init__(self, source, image_ids: Sequence[int], labels: Sequence[int], transform, seed: int | None = None):
-        self.source, self.transform, self.seed = source, transform, seed
-        self.image_ids = np.asarray(image_ids)
-        self.labels = np.asarray(labels)
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return len(self.image_ids)
-
-    def __getitem__(self, i: int):
-        image_id = int(self.image_ids[i])
-        try:
-            image = self.source.load(image_id)
-        except Exception as err:  # a corrupt image is an error naming it, never a silent skip
-            raise ValueError(f"cannot load image {image_id} of {type(self.source).__name__}: {err}") from err
-        if self.seed is not None:
-            torch.random.default_generator.manual_seed((self.seed * 1_000_003 + self.epoch) * 10_000_019 + i)
-        return self.transform(image), int(self.labels[i])
-
-
-def learning_rate(cfg: TrainConfig, progress: float) -> float:
-    """Learning rate at ``progress`` epochs (fractional): linear warm-up, then step or cosine."""
-    if progress < cfg.warmup_epochs:
-        return cfg.lr * (progress + 1e-3) / cfg.warmup_epochs
-    if cfg.schedule == "cosine":
-        span = max(cfg.epochs - cfg.warmup_epochs, 1e-8)
-        return 0.5 * cfg.lr * (1 + math.cos(math.pi * (progress - cfg.warmup_epochs) / span))
-    return cfg.lr * cfg.lr_decay ** sum(progress >= m for m in cfg.milestones)
+    warmup = cfg.warmup_epochs
+    if cfg.schedule == "step":
+        if warmup and epoch <= warmup:
+            return cfg.lr * (epoch + 1) / warmup
+        return cfg.lr * cfg.lr_decay ** sum(epoch > m for m in cfg.milestones)
+    if epoch < warmup:
+        return cfg.lr * (epoch + 1) / warmup
+    return 0.5 * cfg.lr * (1 + math.cos(math.pi * (epoch - warmup + 1) / (cfg.epochs - warmup + 1)))
 
 
 def read_class_attributes(path: str | Path, num_classes: int) -> np.ndarray:
@@ -164,20 +149,6 @@ def build_objective(cfg: TrainConfig, counts: Sequence[int], attributes: np.ndar
         supcon_temperature=cfg.supcon_temperature,
         similarity=cfg.similarity,
     )
-
-
-def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[LongTailNet, dict]:
-    """Rebuild the model stored in a checkpoint (strict load) and return it with the checkpoint dict."""
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=False)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"missing checkpoint {path}") from None
-    version = ckpt.get("format_version") if isinstance(ckpt, dict) else None
-    if version != FORMAT_VERSION:
-        raise ValueError(f"{path} has checkpoint format {version!r}, expected {FORMAT_VERSION}")
-    model = LongTailNet(ModelConfig(**ckpt["model_config"]), ckpt["num_classes"])
-    model.load_state_dict(ckpt["model"], strict=True)
-    return model.to(device), ckpt
 
 
 def seed_everything(seed: int, epoch: int, rank: int) -> None:
@@ -255,7 +226,7 @@ def train(
         source,
         train_rows["image_id"].to_numpy(),
         train_rows["label"].to_numpy(),
-        train_transform(cfg.augment, two_views=cfg.objective != "ce", size=cfg.image_size),
+        train_transform(cfg.augment, two_views=cfg.objective != "ce", size=cfg.image_size, normalize=cfg.normalize),
         seed=cfg.seed,
     )
     # never a batch of one through BatchNorm: drop the last partial batch when there are full ones
@@ -291,10 +262,10 @@ def train(
             loader, desc=f"{cfg.objective} epoch {epoch + 1}/{cfg.epochs}", mininterval=10, leave=False,
             disable=not ctx.is_main,
         )  # fmt: skip
+        lr = learning_rate(cfg, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
         for step, (views, labels) in enumerate(bar):
-            lr = learning_rate(cfg, epoch + step / steps)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
             views, labels = _to(views, device), labels.to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda"):
                 losses, logits = objective(net, views, labels)
@@ -323,20 +294,16 @@ def train(
         history.append(record)
         if ctx.is_main:
             log.info("epoch %s", json.dumps(record))
-            with atomic_path(last) as tmp:
-                torch.save(
-                    {
-                        "format_version": FORMAT_VERSION,
-                        "config": resolved,
-                        "model_config": asdict(model.cfg),
-                        "num_classes": num_classes,
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "epoch": epoch + 1,
-                        "history": history,
-                    },
-                    tmp,
-                )
+            save_checkpoint(
+                last,
+                config=resolved,
+                model_config=asdict(model.cfg),
+                num_classes=num_classes,
+                model=model.state_dict(),
+                optimizer=optimizer.state_dict(),
+                epoch=epoch + 1,
+                history=history,
+            )
         distributed.barrier()
 
     if ctx.is_main:
@@ -344,8 +311,8 @@ def train(
         write_json(out_dir / "config.json", resolved)
         final = torch.load(last, map_location="cpu", weights_only=False)
         final.pop("optimizer")
-        with atomic_path(out_dir / "model.pt") as tmp:
-            torch.save(final, tmp)
+        final.pop("format_version")
+        save_checkpoint(out_dir / "model.pt", **final)
         last.unlink()  # training is complete: a forced rerun starts afresh
     distributed.barrier()
     return history[-1] if history else {}

@@ -109,7 +109,8 @@ def main() -> None:
     resnet32 = ModelConfig(depth=32, proj_dims=(64, 32), queue_size=1024)
     print("train", train_steps(resnet32, 100, 128, 32, args.steps, device, amp=False))
     resnext = ModelConfig(arch="resnext50_32x4d", proj_dims=(2048, 128), queue_size=8192)
-    print("train", train_steps(resnext, 1000, args.big_batch, 224, args.steps, device, amp=True))
+    print("train", train_steps(resnext, 1000, args.big_batch, 224, args.steps, device, amp=False))  # fp32, as PaCo
+    print("train", train_steps(resnext, 1000, args.big_batch, 224, args.steps, device, amp=True))  # opt-in bf16
     print("extract", extraction(args.images, device))
     for backend in ("faiss", "torch"):
         print("kmeans", kmeans(args.points, 64, args.k, backend))

@@ -38,5 +38,5 @@ def test_rule_environments_hold_only_project_dependencies_and_cover_their_import
     torch_env = conda_names(REPO / "workflow" / "envs" / "torch.yaml")
     faiss_env = conda_names(REPO / "workflow" / "envs" / "faiss.yaml")
     assert torch_env <= runtime and faiss_env <= runtime
-    assert {"torch", "torchvision", "pandas", "pyarrow", "scikit-learn", "matplotlib"} <= torch_env
+    assert {"torch", "torchvision", "timm", "pandas", "pyarrow", "scikit-learn", "matplotlib"} <= torch_env
     assert "faiss" in faiss_env and "torch" not in faiss_env  # K-means never loads torch

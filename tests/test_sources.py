@@ -117,7 +117,7 @@ def test_training_on_a_corrupt_image_names_the_file(jpeg_dataset, tmp_path):
         ["--source", "listfile", "--root", str(root), "--train-list", "train.txt", "--test-list", "test.txt"]
         + ["--out-split", str(out / "split.parquet"), "--out-counts", str(out / "counts.csv")]
     )
-    cfg = TrainConfig(objective="ce", depth=8, widths=(4, 4, 4), augment="cifar", epochs=1, batch_size=5)
+    cfg = TrainConfig(objective="ce", depth=8, widths=(4, 4, 4), augment="cifar100", epochs=1, batch_size=5)
     with pytest.raises(ValueError, match="train/0002/00000.jpg"):
         train(cfg, out / "split.parquet", out / "counts.csv", tmp_path / "m")
     assert pd.read_csv(out / "counts.csv")["train_count"].tolist() == [6, 3, 1]

@@ -18,7 +18,7 @@ class PaCoLoss(nn.Module):
 
     .. math::
 
-        u_{ic} = s_{ic} + \log \pi_c, \qquad v_{ij} = q_i \cdot F_j / \tau \quad (j \ne i)
+        u_{ic} = s_{ic} + \log (\pi_c + 10^{-9}), \qquad v_{ij} = q_i \cdot F_j / \tau \quad (j \ne i)
 
         \log Z_i = \log\Big(\sum_c e^{u_{ic}} + \gamma \sum_{j \ne i} e^{v_{ij}}\Big)
 
@@ -27,7 +27,9 @@ class PaCoLoss(nn.Module):
         \qquad P_i = \{j \ne i : L_j = y_i\}
 
     and the loss is the mean of :math:`\ell_i` over the queries. With :math:`\alpha = 0`
-    it is the logit-adjusted cross-entropy of Menon et al. (2021).
+    it is the logit-adjusted cross-entropy of Menon et al. (2021). The :math:`10^{-9}` is
+    PaCo's own (``PaCo/LT/losses.py``); it moves a rare class's logit by up to 2e-4 on
+    iNaturalist, so it is kept for the step-for-step match.
 
     Args:
         class_counts: training images per class, length C (sequence or 1-D tensor).
@@ -66,7 +68,8 @@ class PaCoLoss(nn.Module):
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         self.alpha, self.beta, self.gamma, self.temperature = alpha, beta, gamma, temperature
-        self.register_buffer("log_prior", torch.log(counts / counts.sum()))  # float64; cast to the logits in forward
+        # float64; cast to the logits in forward
+        self.register_buffer("log_prior", torch.log(counts / counts.sum() + 1e-9))
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         batch, num_classes = logits.shape
