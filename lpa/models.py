@@ -50,9 +50,10 @@ class ModelConfig:
     key_momentum: float = 0.999
 
 
-def norm_layer(kind: str, channels: int) -> nn.Module:
+def norm_layer(kind: str, channels: int, spatial: bool = True) -> nn.Module:
+    """BatchNorm (2-d for feature maps, 1-d for vectors) or GroupNorm of ``channels``."""
     if kind == "batch":
-        return nn.BatchNorm2d(channels)
+        return nn.BatchNorm2d(channels) if spatial else nn.BatchNorm1d(channels)
     if kind == "group":
         return nn.GroupNorm(min(8, channels), channels)
     raise ValueError(f"norm must be batch or group, got {kind!r}")
@@ -175,16 +176,17 @@ def build_backbone(cfg: ModelConfig) -> nn.Module:
     raise ValueError(f"unknown model arch {cfg.arch!r}; choose resnet_cifar, resnet50 or resnext50_32x4d")
 
 
-def projection_head(in_dim: int, dims: tuple[int, ...]) -> nn.Sequential:
+def projection_head(in_dim: int, dims: tuple[int, ...], norm: str = "batch") -> nn.Sequential:
     """MoCo v2's MLP head as PaCo builds it (``moco/builder.py``, ``mlp=True``).
 
     Each hidden layer is Linear -> BatchNorm1d -> ReLU, then a Linear to ``dims[-1]``:
     ``(64, 32)`` on a 64-d feature is PaCo's CIFAR head, Linear(64, 64) -> BN(64) -> ReLU ->
     Linear(64, 32), whose modules are numbered 0, 1, 2, 3 as in PaCo's ``encoder_q.fc``.
+    ``norm="group"`` swaps the BatchNorm for GroupNorm, as it does in the backbone.
     """
     layers: list[nn.Module] = []
     for d in dims[:-1]:
-        layers += [nn.Linear(in_dim, d), nn.BatchNorm1d(d), nn.ReLU(inplace=True)]
+        layers += [nn.Linear(in_dim, d), norm_layer(norm, d, spatial=False), nn.ReLU(inplace=True)]
         in_dim = d
     layers.append(nn.Linear(in_dim, dims[-1]))
     return nn.Sequential(*layers)
@@ -212,7 +214,7 @@ class LongTailNet(nn.Module):
             return
         if not 0 <= cfg.key_momentum < 1:
             raise ValueError(f"key_momentum must be in [0, 1), got {cfg.key_momentum}")
-        self.projector = projection_head(self.backbone.out_dim, tuple(cfg.proj_dims))
+        self.projector = projection_head(self.backbone.out_dim, tuple(cfg.proj_dims), cfg.norm)
         if cfg.arch == "resnet_cifar":
             # PaCo's ResNet_s initialises its own fc (the head's last layer) with Kaiming-normal;
             # torchvision's fc keeps nn.Linear's default, as does PaCo's.

@@ -3,10 +3,11 @@ import pyarrow.dataset as ds
 import pytest
 import torch
 
+from lpa.checkpoints import load_checkpoint
 from lpa.data import DigitsSource, read_split
 from lpa.features import extract_shard, parse_shard
 from lpa.shards import iter_local_features, open_features
-from lpa.train import TrainConfig, load_checkpoint, train
+from lpa.train import TrainConfig, train
 from lpa.transforms import eval_transform
 
 

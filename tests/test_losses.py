@@ -12,7 +12,7 @@ from lpa.losses import PaCoLoss, SupConLoss
 def naive_paco(features, labels, logits, counts, alpha, beta, gamma, tau):
     """Term by term transcription of PaCo's per-query loss, in Python loops."""
     batch, num_classes = logits.shape
-    prior = [c / sum(counts) for c in counts]
+    prior = [c / sum(counts) + 1e-9 for c in counts]  # PaCo's epsilon
     total = 0.0
     for i in range(batch):
         u = [logits[i, c].item() + math.log(prior[c]) for c in range(num_classes)]
@@ -48,7 +48,7 @@ def test_paco_without_contrast_is_logit_adjusted_cross_entropy():
     counts = torch.tensor([50, 20, 5, 2], dtype=torch.float64)
     loss = PaCoLoss(counts, alpha=0.0, gamma=0.0)(features, labels, logits)
     prior = counts / counts.sum()
-    expected = F.cross_entropy(logits + torch.log(prior), labels[: logits.shape[0]])
+    expected = F.cross_entropy(logits + torch.log(prior + 1e-9), labels[: logits.shape[0]])
     assert loss.item() == pytest.approx(expected.item(), rel=1e-10)
 
 

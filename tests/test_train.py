@@ -1,4 +1,5 @@
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -7,9 +8,9 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-import lpa.train
-from lpa.objectives import class_similarity
-from lpa.train import TrainConfig, learning_rate, load_checkpoint, train
+from lpa.checkpoints import load_checkpoint
+from lpa.objectives import PaCoObjective, class_similarity
+from lpa.train import TrainConfig, learning_rate, train
 
 TINY = dict(
     depth=8, widths=(4, 8, 8), strides=(1, 1, 2), augment="digits", batch_size=32, lr=0.05, warmup_epochs=0,
@@ -39,19 +40,21 @@ def test_resume_after_a_kill_gives_the_same_final_weights(digits_split, tmp_path
     cfg = tiny("paco", epochs=3)
     train(cfg, split, counts, tmp_path / "straight")
 
-    real = lpa.train.learning_rate
+    real = PaCoObjective.forward
+    calls = []
 
-    def killed_in_epoch_three(cfg, progress):
-        if progress >= 2.5:
+    def killed_in_epoch_three(self, *args):
+        calls.append(1)
+        if len(calls) > 2 * 6 + 3:  # 6 steps per epoch: the fourth step of epoch three
             raise KeyboardInterrupt("wall-time limit")
-        return real(cfg, progress)
+        return real(self, *args)
 
-    monkeypatch.setattr(lpa.train, "learning_rate", killed_in_epoch_three)
+    monkeypatch.setattr(PaCoObjective, "forward", killed_in_epoch_three)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, split, counts, tmp_path / "resumed")
     assert torch.load(tmp_path / "resumed" / "last.pt", weights_only=False)["epoch"] == 2
     assert not (tmp_path / "resumed" / "model.pt").exists()
-    monkeypatch.setattr(lpa.train, "learning_rate", real)
+    monkeypatch.setattr(PaCoObjective, "forward", real)
     train(cfg, split, counts, tmp_path / "resumed")
 
     straight, _ = load_checkpoint(tmp_path / "straight" / "model.pt")
@@ -74,12 +77,32 @@ def test_lpa_finetunes_from_paco_checkpoint(digits_split, tmp_path):
         train(tiny("lpa", widths=(4, 8, 16)), split, counts, tmp_path / "bad", attrs, tmp_path / "paco" / "model.pt")
 
 
-def test_learning_rate_warmup_then_schedules():
-    step = TrainConfig(lr=1.0, warmup_epochs=2, epochs=10, schedule="step", milestones=(6, 8))
-    assert learning_rate(step, 1.0) == pytest.approx(0.5, abs=1e-3)
-    assert [learning_rate(step, e) for e in (3, 6, 9)] == pytest.approx([1.0, 0.1, 0.01])
-    cosine = TrainConfig(lr=1.0, warmup_epochs=0, epochs=10, schedule="cosine")
-    assert learning_rate(cosine, 5) == pytest.approx(0.5)
+def paco_cifar_lr(epoch, lr=0.05, warmup_epochs=10):
+    """adjust_learning_rate of PaCo's paco_cifar.py, transcribed (its milestones 320, 360 are hard-coded)."""
+    if epoch <= warmup_epochs:
+        return lr / warmup_epochs * (epoch + 1)
+    if epoch > 360:
+        return lr * 0.01
+    if epoch > 320:
+        return lr * 0.1
+    return lr
+
+
+def paco_lt_lr(epoch, lr=0.02, warmup_epochs=10, epochs=400):
+    """adjust_learning_rate of PaCo's paco_lt.py with --cos, transcribed."""
+    if epoch < warmup_epochs:
+        return lr / warmup_epochs * (epoch + 1)
+    return lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - warmup_epochs + 1) / (epochs - warmup_epochs + 1)))
+
+
+def test_learning_rate_is_pacos_per_epoch_schedule():
+    step = TrainConfig(lr=0.05, warmup_epochs=10, epochs=400, schedule="step", milestones=(320, 360))
+    assert [learning_rate(step, e) for e in range(400)] == pytest.approx([paco_cifar_lr(e) for e in range(400)])
+    assert learning_rate(step, 10) == pytest.approx(0.055)  # PaCo's warm-up ends one epoch late, at 1.1 lr
+    cosine = TrainConfig(lr=0.02, warmup_epochs=10, epochs=400, schedule="cosine")
+    assert [learning_rate(cosine, e) for e in range(400)] == pytest.approx([paco_lt_lr(e) for e in range(400)])
+    no_warmup = TrainConfig(lr=1.0, warmup_epochs=0, epochs=10, schedule="step", milestones=(5,))
+    assert [learning_rate(no_warmup, e) for e in (0, 5, 6)] == pytest.approx([1.0, 1.0, 0.1])
 
 
 def test_class_similarity_choices():

@@ -25,3 +25,24 @@ rule baseline:
     shell:
         "{params.launcher} -m lpa.train {params.flags} --split {input.split} --counts {input.counts}"
         " --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"
+
+
+rule import_paco:
+    """The PaCo baseline from a checkpoint saved by PaCo's own code (datasets.<name>.paco_checkpoint)."""
+    input:
+        checkpoint=lambda wc: dataset_cfg(wc)["paco_checkpoint"],
+        split="results/{dataset}/data/split.parquet",
+    output:
+        model=run_path("baseline/paco_imported/model.pt"),
+        provenance=run_path("baseline/paco_imported/provenance.json"),
+    log:
+        logged("logs", "baseline/paco_imported.log"),
+    benchmark:
+        logged("benchmarks", "baseline/paco_imported.tsv")
+    conda:
+        "../envs/torch.yaml"
+    params:
+        flags=lambda wc: train_flags(wc, "paco", "baseline"),
+    shell:
+        "python -m lpa.checkpoints {params.flags} --paco-checkpoint {input.checkpoint} --split {input.split}"
+        " --out-model {output.model} --out-provenance {output.provenance} > {log} 2>&1"

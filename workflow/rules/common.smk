@@ -190,10 +190,18 @@ def feature_shards(wildcards):
     )
 
 
+def paco_model(wildcards):
+    """The PaCo baseline: imported from datasets.<name>.paco_checkpoint when set, else trained."""
+    kind = "paco_imported" if dataset_cfg(wildcards)["paco_checkpoint"] else "paco"
+    return run_path(f"baseline/{kind}/model.pt").format(**wildcards)
+
+
 def model_checkpoint(wildcards):
     """The model.pt that evaluate/{model} scores."""
-    if wildcards.model in ("ce", "paco"):
-        return run_path(f"baseline/{wildcards.model}/model.pt").format(**wildcards)
+    if wildcards.model == "paco":
+        return paco_model(wildcards)
+    if wildcards.model == "ce":
+        return run_path("baseline/ce/model.pt").format(**wildcards)
     tag = wildcards.model.removeprefix("lpa_")
     return run_path(f"finetune/{tag}/model.pt").format(**wildcards)
 

@@ -5,7 +5,7 @@ scattergather:
 rule features:
     """Dense local features of one shard of the training images, from the PaCo encoder."""
     input:
-        model=run_path("baseline/paco/model.pt"),
+        model=paco_model,
         split="results/{dataset}/data/split.parquet",
     output:
         run_path("features/shard-{scatteritem}.parquet"),

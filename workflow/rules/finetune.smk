@@ -1,7 +1,7 @@
 rule finetune:
     """LPA: fine-tune the PaCo model with L_PaCo + alpha * L_SupCon(z, a(y))."""
     input:
-        init=run_path("baseline/paco/model.pt"),
+        init=paco_model,
         attributes=run_path("attributes/K{K}/class_attributes.parquet"),
         split="results/{dataset}/data/split.parquet",
         counts="results/{dataset}/data/class_counts.csv",
