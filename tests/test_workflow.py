@@ -131,3 +131,42 @@ def test_slurm_profile_runs_the_workflow_like_a_local_run(finished_run, tmp_path
     for rel in ("tables/accuracy.csv", "tables/lpa_ablation.csv", "seed0/evaluate/paco/per_class.csv"):
         ours = (tmp_path / "results" / "digits_lt" / rel).read_text()
         assert ours == (finished_run / "results" / "digits_lt" / rel).read_text(), rel
+
+
+def test_a_checkpoint_saved_by_pacos_code_replaces_the_trained_baseline(finished_run, tmp_path):
+    import hashlib
+    import json
+
+    import torch
+
+    from lpa.checkpoints import export_paco, load_checkpoint
+
+    workdir = tmp_path / "run"
+    shutil.copytree(finished_run, workdir, symlinks=True)
+    trained = finished_run / "results" / "digits_lt" / "seed0" / "baseline" / "paco" / "model.pt"
+    model, _ = load_checkpoint(trained)
+    released = tmp_path / "moco_ckpt.pth.tar"  # as PaCo's paco_cifar.py saves it
+    torch.save({"epoch": 2, "arch": "resnet_cifar", "state_dict": export_paco(model), "optimizer": {}}, released)
+    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    config["datasets"]["digits_lt"]["paco_checkpoint"] = str(released)
+    (tmp_path / "released.yaml").write_text(yaml.safe_dump(config))
+    overlay = ("--configfile", str(tmp_path / "released.yaml"))
+
+    jobs = planned_jobs(snakemake(workdir, "--dry-run", *overlay))
+    assert jobs["import_paco"] == 1 and "baseline" not in jobs  # 400 epochs replaced by one import
+    assert {"features", "kmeans", "attributes", "finetune", "evaluate"} <= set(jobs)
+    snakemake(workdir, *overlay)
+    run = workdir / "results" / "digits_lt" / "seed0"
+    provenance = json.loads((run / "baseline" / "paco_imported" / "provenance.json").read_text())
+    assert provenance["imported_from"]["sha256"] == hashlib.sha256(released.read_bytes()).hexdigest()
+    # the same weights through PaCo's layout: the same evaluation, to the byte
+    rel = "seed0/evaluate/paco/per_class.csv"
+    assert (workdir / "results" / "digits_lt" / rel).read_text() == (
+        finished_run / "results" / "digits_lt" / rel
+    ).read_text()
+    fresh = tmp_path / "fresh" / "config"
+    fresh.mkdir(parents=True)
+    config["datasets"]["digits_lt"]["paco_checkpoint"] = str(tmp_path / "no.pth")
+    (fresh / "config.yaml").write_text(yaml.safe_dump(config))
+    out = snakemake(fresh.parent, "--dry-run", check=False)
+    assert "no.pth" in out and "MissingInputException" in out
