@@ -33,9 +33,9 @@ class ModelOutput(NamedTuple):
 class ModelConfig:
     """Architecture settings, stored in every checkpoint so a model can be rebuilt from it.
 
-    The defaults build PaCo's CIFAR model (``PaCo/LT/paco_cifar.py`` with ``--arch resnet32``):
-    ResNet-32 with option-A shortcuts, and the contrastive branch once ``proj_dims`` is set
-    (``(64, 32)`` is PaCo's ``--feat_dim 64 --moco-dim 32 --mlp``).
+    The defaults build PaCo's CIFAR model (``PaCo/LT/paco_cifar.py`` with ``--arch resnet32
+    --feat_dim 64 --moco-dim 32 --moco-k 1024``, ``mlp=True``): ResNet-32 with option-A
+    shortcuts and the contrastive branch. ``proj_dims=()`` builds the plain classifier (CE).
     """
 
     arch: str = "resnet_cifar"  # resnet_cifar | resnet50 | resnext50_32x4d
@@ -45,8 +45,8 @@ class ModelConfig:
     in_channels: int = 3
     norm: str = "batch"  # resnet_cifar only: batch | group (GroupNorm, independent of the batch split; not PaCo's)
     shortcut: str = "A"  # resnet_cifar only: A (PaCo's: subsample + zero channels) | B (1x1 conv + norm; not PaCo's)
-    proj_dims: tuple[int, ...] = ()  # projection head (hidden..., out); empty: no contrastive branch
-    queue_size: int = 0
+    proj_dims: tuple[int, ...] = (64, 32)  # projection head (hidden..., out); empty: no contrastive branch
+    queue_size: int = 1024
     key_momentum: float = 0.999
 
 

@@ -49,8 +49,8 @@ def test_convolutions_use_pacos_fan_in_kaiming_init():
 def test_torchvision_backbone_returns_its_dense_map():
     model = LongTailNet(ModelConfig(arch="resnet50"), num_classes=10)
     assert {"conv1.weight", "layer4.2.conv3.weight"} <= set(model.backbone.state_dict())
-    out = model(torch.randn(1, 3, 64, 64))
-    assert out.dense.shape == (1, 2048, 2, 2) and out.logits.shape == (1, 10)
+    out = model(torch.randn(2, 3, 64, 64))
+    assert out.dense.shape == (2, 2048, 2, 2) and out.logits.shape == (2, 10)
 
 
 def test_queue_starts_full_of_short_random_keys_and_wraps_at_queue_ptr():
