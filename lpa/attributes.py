@@ -3,13 +3,15 @@
 Every local feature is assigned to its nearest prototype, streaming shard by shard (never
 all features in memory). s(x) in R^K is the normalised histogram of an image's assignments;
 a(y) is the mean of s(x) over class y's training images. Also a balance summary that
-compares how evenly the pseudo-attributes and the class labels are spread.
+compares how evenly the pseudo-attributes and the class labels are spread, and a diagnostic
+of the positive weights that LPA's SupCon term derives from a(y) (:func:`weight_diagnostic`).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -73,6 +75,85 @@ def balance(values: Sequence[float]) -> dict:
     }
 
 
+SIMILARITY_PATTERN = r"cosine|cosine_pow[0-9]+|top[0-9]+|dominant|label|none"
+
+
+def class_similarity(attributes: np.ndarray, kind: str) -> np.ndarray:
+    """(C, C) non-negative positive weights between classes from their attribute vectors a(y) (C, K).
+
+    ``cosine``: cos(a(y_i), a(y_j)), in [0, 1] since a(y) is a histogram; ``cosine_pow<p>``:
+    the cosine to the power p (sharper: small similarities fade); ``top<k>``: the cosine kept
+    for each class's k most similar other classes and itself, zero elsewhere; ``dominant``: 1
+    where the classes share their most frequent pseudo-attribute; ``label``: the identity
+    (plain SupCon, the control without attributes); ``none``: all zero (no SupCon positives).
+    """
+    a = np.asarray(attributes, dtype=np.float64)
+    if a.ndim != 2 or (a < 0).any():
+        raise ValueError(f"class attributes must be a non-negative (C, K) matrix, got shape {a.shape}")
+    if not re.fullmatch(SIMILARITY_PATTERN, kind):
+        raise ValueError(f"unknown similarity {kind!r}; choose cosine, cosine_pow<p>, top<k>, dominant, label or none")
+    c = len(a)
+    if kind == "label":
+        return np.eye(c, dtype=np.float32)
+    if kind == "none":
+        return np.zeros((c, c), np.float32)
+    if kind == "dominant":
+        top = a.argmax(1)
+        return (top[:, None] == top[None, :]).astype(np.float32)
+    unit = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    cos = np.clip(unit @ unit.T, 0.0, 1.0)
+    if kind.startswith("cosine_pow"):
+        return (cos ** int(kind.removeprefix("cosine_pow"))).astype(np.float32)
+    if kind.startswith("top"):
+        k = int(kind.removeprefix("top"))
+        others = np.where(np.eye(c, dtype=bool), -np.inf, cos)
+        keep = np.argsort(-others, axis=1, kind="stable")[:, :k]
+        mask = np.eye(c, dtype=bool)
+        mask[np.arange(c)[:, None], keep] = True
+        return np.where(mask, cos, 0.0).astype(np.float32)
+    return cos.astype(np.float32)
+
+
+def weight_diagnostic(similarity: np.ndarray, train_counts: np.ndarray, batch_size: int) -> pd.DataFrame:
+    """Per anchor class: how LPA's SupCon term spreads its positive weight within a batch.
+
+    The contrast set of a step is the batch's 2B query and key embeddings. For an anchor of
+    class y, its own key has weight w(y, y) and each of the other B - 1 images enters twice,
+    of class c with probability p(c) = n_c / N (sampling as in training). With the expected
+    composition (the ratio of expected weights, close to the expected ratio at B >= 32):
+
+    - ``other_share``: the share of the anchor's positive weight on other classes,
+      sum_{c != y} m_c w(y, c) / sum_c m_c w(y, c), with m_y = 1 + 2(B - 1) p(y) and
+      m_c = 2(B - 1) p(c);
+    - ``effective_positives``: Kish's effective number (sum w)^2 / sum w^2 over the 2B - 1
+      other rows, from 1 + 2(B - 1) p(y) for plain SupCon up to 2B - 1 for a uniform target.
+    """
+    p = np.asarray(train_counts, np.float64) / np.sum(train_counts)
+    w = np.asarray(similarity, np.float64)
+    m = 2.0 * (batch_size - 1) * np.broadcast_to(p, w.shape)
+    m = m + np.eye(len(p))  # the anchor's own key
+    mass, square = (m * w).sum(1), (m * w**2).sum(1)
+    same = np.diag(m * w)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        other = np.where(mass > 0, (mass - same) / mass, np.nan)
+        effective = np.where(square > 0, mass**2 / square, np.nan)
+    return pd.DataFrame({"label": np.arange(len(p)), "other_share": other, "effective_positives": effective})
+
+
+def diagnostic_summary(attributes: np.ndarray, counts: pd.DataFrame, batch_size: int, kinds: Sequence[str]) -> dict:
+    """:func:`weight_diagnostic` per similarity, averaged over the classes of each shot group."""
+    out: dict = {"batch_size": batch_size, "rows": 2 * batch_size - 1, "similarities": {}}
+    for kind in kinds:
+        per_class = weight_diagnostic(class_similarity(attributes, kind), counts["train_count"].to_numpy(), batch_size)
+        per_class["group"] = counts["group"].to_numpy()
+        groups = per_class.groupby("group", sort=False)[["other_share", "effective_positives"]].mean()
+        out["similarities"][kind] = {
+            group: {"other_share": float(row["other_share"]), "effective_positives": float(row["effective_positives"])}
+            for group, row in groups.iterrows()
+        }
+    return out
+
+
 def _list_array(matrix: np.ndarray) -> pa.FixedSizeListArray:
     return pa.FixedSizeListArray.from_arrays(pa.array(matrix.ravel(), type=pa.float32()), matrix.shape[1])
 
@@ -119,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out-scores", required=True)
     parser.add_argument("--out-classes", required=True)
     parser.add_argument("--out-balance", required=True)
+    parser.add_argument("--batch-size", type=int, default=128, help="fine-tuning batch (the weight diagnostic)")
+    parser.add_argument("--similarity", nargs="+", default=["cosine"], help="similarities to diagnose")
     args = parser.parse_args(argv)
     setup_logging()
     centroids = np.load(args.centroids).astype(np.float32)
@@ -142,7 +225,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     pseudo, classes = summary["pseudo_attributes"], summary["classes"]
     summary["pseudo_attributes_more_balanced"] = bool(pseudo["gini"] < classes["gini"])
+    kinds = list(dict.fromkeys(["label", *args.similarity]))  # label: the SupCon reference
+    summary["positive_weights"] = diagnostic_summary(vectors, class_counts, args.batch_size, kinds)
     write_json(args.out_balance, summary)
+    for kind, groups in summary["positive_weights"]["similarities"].items():
+        log.info("positive weights (%s, batch %d): %s", kind, args.batch_size, groups)
     log.info(
         "balance: pseudo-attributes gini %.3f ratio %s; classes gini %.3f ratio %s",
         pseudo["gini"],

@@ -96,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "checkpoint": args.checkpoint,
         "epochs": ckpt["epoch"],
         "objective": ckpt["config"]["objective"],
+        "seed": ckpt["config"]["seed"],  # pairs this run with other methods' runs of the same seed
     }
     write_text(args.out_per_class, table.to_csv(index=False))
     write_json(args.out_summary, summary)

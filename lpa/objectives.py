@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lpa.attributes import class_similarity
 from lpa.distributed import gather, local_first
 from lpa.losses import PaCoLoss, SupConLoss
 from lpa.models import LongTailNet
@@ -23,9 +24,6 @@ from lpa.models import LongTailNet
 def unwrap(model: nn.Module) -> LongTailNet:
     """The LongTailNet inside a DistributedDataParallel wrapper (or the model itself)."""
     return getattr(model, "module", model)
-
-
-SIMILARITIES = ("cosine", "dominant", "label")
 
 
 class CrossEntropyObjective(nn.Module):
@@ -65,31 +63,12 @@ class PaCoObjective(nn.Module):
         return {"loss": loss, "paco": loss.detach()}, logits
 
 
-def class_similarity(attributes: np.ndarray | torch.Tensor, kind: str) -> torch.Tensor:
-    """(C, C) non-negative similarity of class attribute vectors a(y) (C, K).
-
-    ``cosine``: cos(a(y_i), a(y_j)), in [0, 1] since a(y) is a histogram; ``dominant``: 1 where the
-    classes share their most frequent pseudo-attribute; ``label``: the identity (plain SupCon).
-    """
-    a = torch.as_tensor(np.asarray(attributes), dtype=torch.float32)
-    if a.ndim != 2 or (a < 0).any():
-        raise ValueError(f"class attributes must be a non-negative (C, K) matrix, got shape {tuple(a.shape)}")
-    if kind == "cosine":
-        a = F.normalize(a, dim=1)
-        return (a @ a.T).clamp_min(0)
-    if kind == "dominant":
-        top = a.argmax(1)
-        return (top[:, None] == top[None, :]).float()
-    if kind == "label":
-        return torch.eye(a.shape[0])
-    raise ValueError(f"unknown similarity {kind!r}; choose one of {SIMILARITIES}")
-
-
 class LPAObjective(PaCoObjective):
     r"""LPA: :math:`L_{PaCo}(\hat y, z, y) + \alpha\, L_{SupCon}(z, a(y))`.
 
     The SupCon term runs over the batch's query and key embeddings, with positive weights
-    :math:`w_{ij} = \mathrm{sim}(a(y_i), a(y_j))` from the class pseudo-attribute vectors.
+    :math:`w_{ij} = \mathrm{sim}(a(y_i), a(y_j))` from the class pseudo-attribute vectors
+    (:func:`lpa.attributes.class_similarity`; ``label`` and ``none`` are the controls).
     """
 
     def __init__(
@@ -111,7 +90,7 @@ class LPAObjective(PaCoObjective):
             raise ValueError(f"attributes have {len(attributes)} classes, class counts {len(class_counts)}")
         self.lpa_alpha = lpa_alpha
         self.supcon = SupConLoss(supcon_temperature)
-        self.register_buffer("similarity", class_similarity(attributes, similarity))
+        self.register_buffer("similarity", torch.from_numpy(class_similarity(attributes, similarity)))
 
     def forward(self, model: nn.Module, views, labels: torch.Tensor):
         paco, logits, z, y_all = self.contrast(model, views, labels)

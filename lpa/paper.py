@@ -5,7 +5,8 @@
 Each ``--result METHOD COLUMN PATH`` is one evaluation (one seed) of METHOD for one column of
 the table (an imbalance factor for Table 1, ``all`` for Table 2, ignored for Table 3, whose
 columns are the shot groups). Cells with no result read "not run", shot groups without a class
-"n/a"; several seeds give mean ± std.
+"n/a"; several seeds give mean ± std. A last row gives LPA - PaCo of ours, paired by seed:
+the mean difference, its 95% t-interval, and "within noise" where the interval holds zero.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from lpa.io import read_json, run_main, setup_logging, write_text
+from lpa.tables import t_interval
 
 log = logging.getLogger("lpa.paper")
 
@@ -62,6 +64,7 @@ def build(table: str, results: Sequence[tuple[str, str, dict]]) -> pd.DataFrame:
         raise ValueError(f"unknown table {table!r}; choose one of {sorted(TABLES)}")
     spec = TABLES[table]
     measured: dict[tuple[str, str], list[float]] = {}
+    by_seed: dict[tuple[str, str], dict[int, float]] = {}  # (method, column) -> seed -> value
     for method, column, summary in results:
         if method not in METHODS:
             raise ValueError(f"method {method!r} is not in the paper's tables; choose one of {METHODS}")
@@ -72,6 +75,8 @@ def build(table: str, results: Sequence[tuple[str, str, dict]]) -> pd.DataFrame:
             value = summary[spec["metric"] or col]
             # None: the run has no class in that shot group
             measured.setdefault((method, col), []).extend([] if value is None else [float(value)])
+            if value is not None and "seed" in summary:
+                by_seed.setdefault((method, col), {})[int(summary["seed"])] = float(value)
     rows = []
     for method in METHODS:
         reported = spec["reported"][method]
@@ -79,14 +84,31 @@ def build(table: str, results: Sequence[tuple[str, str, dict]]) -> pd.DataFrame:
                                                        for c in spec["columns"]}})  # fmt: skip
         ours = {c: _cell(measured[method, c]) if (method, c) in measured else "not run" for c in spec["columns"]}
         rows.append({"method": f"{method} (ours)", **ours})
+    rows.append({"method": "LPA - PaCo (ours, paired)", **{c: _paired_cell(by_seed, c) for c in spec["columns"]}})
     return pd.DataFrame(rows)
+
+
+def _paired_cell(by_seed: dict[tuple[str, str], dict[int, float]], column: str) -> str:
+    lpa, paco = by_seed.get(("LPA", column), {}), by_seed.get(("PaCo", column), {})
+    diffs = [lpa[s] - paco[s] for s in sorted(set(lpa) & set(paco))]
+    if not diffs:
+        return "not run"
+    mean, low, high = t_interval(diffs)
+    if len(diffs) < 2:
+        return f"{mean:+.1f} (1 seed)"
+    verdict = " within noise" if low <= 0 <= high else ""
+    return f"{mean:+.1f} [{low:+.1f}, {high:+.1f}]{verdict}"
 
 
 def to_markdown(table: str, frame: pd.DataFrame, notes: Sequence[str] = ()) -> str:
     columns = list(frame.columns)
     lines = [f"**{TABLES[table]['title']}**", "", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
     lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for _, row in frame.iterrows()]
-    lines += ["", "— : not quoted here (see the paper). not run: no result of ours yet. n/a: no class in that group."]
+    lines += [
+        "",
+        "— : not quoted here (see the paper). not run: no result of ours yet. n/a: no class in that group.",
+        "LPA - PaCo: per-seed differences of ours, mean [95% t-interval]; within noise: the interval holds 0.",
+    ]
     lines += [f"Note: {n}" for n in notes if n]
     return "\n".join(lines) + "\n"
 

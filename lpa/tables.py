@@ -1,8 +1,10 @@
 """Stage 8, tables: accuracy per method (mean and std over seeds) as CSV and Markdown, and a plot.
 
 Each ``--summary NAME=PATH`` adds one evaluation of method NAME (once per seed); rows keep the
-order in which methods first appear. ``--per-class NAME=PATH`` feeds the plot of per-class
-accuracy against training count.
+order in which methods first appear. ``--pair A=B`` adds the paired difference A - B: per
+seed, then its mean and 95% t-interval over the seeds both methods ran (the seed is read from
+each summary). ``--per-class NAME=PATH`` feeds the plot of per-class accuracy against
+training count.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import argparse
 import logging
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 from lpa.data import GROUPS
 from lpa.io import pyplot, read_json, run_main, save_figure, setup_logging, write_text
@@ -40,6 +44,61 @@ def accuracy_table(summaries: Sequence[tuple[str, dict]]) -> pd.DataFrame:
     table["seeds"] = grouped.size()
     std = grouped[list(COLUMNS)].std(ddof=1).add_suffix("_std")
     return pd.concat([table, std], axis=1).reset_index()
+
+
+def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and two-sided t-interval of ``values`` (NaN bounds with fewer than two, NaN mean with none)."""
+    n = len(values)
+    mean = float(np.mean(values)) if n else np.nan
+    if n < 2:
+        return mean, np.nan, np.nan
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * np.std(values, ddof=1) / np.sqrt(n))
+    return mean, mean - half, mean + half
+
+
+def paired_differences(summaries: Sequence[tuple[str, dict]], pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """One row per (pair, column): the per-seed differences A - B, their mean and 95% t-interval.
+
+    ``within_noise`` is true where the interval holds zero (undefined, NaN, with one seed).
+    """
+    by_method: dict[str, dict[int, dict]] = {}
+    for name, summary in summaries:
+        if "seed" not in summary:
+            raise ValueError(f"the summary of {name} has no 'seed': rerun its evaluation to pair it")
+        by_method.setdefault(name, {})[int(summary["seed"])] = summary
+    rows = []
+    for a, b in pairs:
+        for name in (a, b):
+            if name not in by_method:
+                raise ValueError(f"--pair names {name!r}, which has no --summary")
+        seeds = sorted(set(by_method[a]) & set(by_method[b]))
+        for col in COLUMNS:
+            diffs = [by_method[a][s][col] - by_method[b][s][col] for s in seeds
+                     if by_method[a][s][col] is not None and by_method[b][s][col] is not None]  # fmt: skip
+            mean, low, high = t_interval(diffs)
+            rows.append({"comparison": f"{a} - {b}", "column": col, "seeds": len(diffs), "mean": mean,
+                         "low": low, "high": high, "within_noise": bool(low <= 0 <= high),
+                         "per_seed": " ".join(f"{d:+.2f}" for d in diffs)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def paired_markdown(paired: pd.DataFrame) -> str:
+    """Comparison rows, a cell per column: mean difference [95% interval], * where it holds zero."""
+
+    def cell(r: pd.Series) -> str:
+        if pd.isna(r["mean"]):
+            return "n/a"
+        if pd.isna(r["low"]):
+            return f"{r['mean']:+.1f} (1 seed)"
+        return f"{r['mean']:+.1f} [{r['low']:+.1f}, {r['high']:+.1f}]" + ("*" if r["within_noise"] else "")
+
+    lines = ["| comparison | " + " | ".join(COLUMNS) + " | seeds |", "|---" * (len(COLUMNS) + 2) + "|"]
+    for comparison, rows in paired.groupby("comparison", sort=False):
+        cells = rows.set_index("column").apply(cell, axis=1)
+        lines.append(f"| {comparison} | " + " | ".join(cells[c] for c in COLUMNS) + f" | {rows['seeds'].max()} |")
+    lines += ["", "Paired over seeds: mean of the per-seed differences (top-1 points) [95% t-interval]; "
+              "* the interval holds zero (within noise)."]  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -78,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--summary", action="append", default=[], metavar="NAME=PATH", required=True)
     parser.add_argument("--per-class", action="append", default=[], metavar="NAME=PATH")
+    parser.add_argument("--pair", action="append", default=[], metavar="A=B", help="report the paired A - B")
+    parser.add_argument("--out-paired-csv", help="the --pair differences as CSV")
     parser.add_argument("--out-csv", required=True)
     parser.add_argument("--out-md", required=True)
     parser.add_argument("--out-plot")
@@ -85,14 +146,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     setup_logging()
     summaries = [(name, read_json(path)) for name, path in _pairs(args.summary, "--summary")]
     table = accuracy_table(summaries)
+    markdown = to_markdown(table)
+    if args.pair:
+        paired = paired_differences(summaries, _pairs(args.pair, "--pair"))
+        markdown += "\n" + paired_markdown(paired)
+        if args.out_paired_csv:
+            write_text(args.out_paired_csv, paired.to_csv(index=False, float_format="%.3f"))
     write_text(args.out_csv, table.to_csv(index=False, float_format="%.2f"))
-    write_text(args.out_md, to_markdown(table))
+    write_text(args.out_md, markdown)
     if args.out_plot:
         per_class = [(name, pd.read_csv(path)) for name, path in _pairs(args.per_class, "--per-class")]
         if not per_class:
             raise ValueError("--out-plot needs at least one --per-class NAME=PATH")
         plot_per_class(per_class, args.out_plot)
-    log.info("\n%s", to_markdown(table))
+    log.info("\n%s", markdown)
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ class TrainConfig:
     # LPA
     lpa_alpha: float = 0.1
     supcon_temperature: float = 0.1
-    similarity: str = "cosine"  # cosine | dominant | label
+    similarity: str = "cosine"  # lpa.attributes.class_similarity: cosine, cosine_pow<p>, top<k>, dominant, label, none
     # execution
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     num_workers: int = 0

@@ -68,3 +68,34 @@ def test_stage_streams_shards_into_scores_classes_and_balance(tmp_path):
     assert summary["pseudo_attributes"]["frequencies"] == [2, 1, 3]
     assert summary["classes"]["imbalance_ratio"] == 2.0
     assert summary["pseudo_attributes"]["imbalance_ratio"] == 3.0
+
+
+def test_class_similarity_choices():
+    from lpa.attributes import class_similarity
+
+    a = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
+    np.testing.assert_allclose(class_similarity(a, "cosine")[0], [1.0, 0.6, 0.0], atol=1e-6)
+    np.testing.assert_allclose(class_similarity(a, "cosine_pow2")[0], [1.0, 0.36, 0.0], atol=1e-6)
+    np.testing.assert_allclose(class_similarity(a, "top1"), [[1, 0.6, 0], [0, 1, 0.8], [0, 0.8, 1]], atol=1e-6)
+    assert class_similarity(a, "dominant").tolist() == [[1, 0, 0], [0, 1, 1], [0, 1, 1]]
+    assert class_similarity(a, "label").tolist() == np.eye(3).tolist()
+    assert not class_similarity(a, "none").any()
+    with pytest.raises(ValueError, match="unknown similarity 'jaccard'"):
+        class_similarity(a, "jaccard")
+
+
+def test_weight_diagnostic_limits_and_a_worked_example():
+    from lpa.attributes import weight_diagnostic
+
+    counts = np.array([60, 30, 10])
+    label = weight_diagnostic(np.eye(3), counts, batch_size=8)
+    np.testing.assert_allclose(label["other_share"], 0.0)
+    np.testing.assert_allclose(label["effective_positives"], 1 + 14 * counts / 100)  # own key + same-class rows
+    uniform = weight_diagnostic(np.ones((3, 3)), counts, batch_size=8)
+    np.testing.assert_allclose(uniform["effective_positives"], 15.0)  # all 2B - 1 other rows alike
+    np.testing.assert_allclose(uniform["other_share"], 1 - (1 + 14 * counts / 100) / 15)
+    # class 2 (p = 0.1) with weight 0.5 to the others: same-class mass 1 + 1.4, others 0.5 * (8.4 + 4.2)
+    w = np.array([[1, 0.5, 0.5], [0.5, 1, 0.5], [0.5, 0.5, 1]])
+    row = weight_diagnostic(w, counts, batch_size=8).iloc[2]
+    assert row["other_share"] == pytest.approx(6.3 / (2.4 + 6.3))
+    assert row["effective_positives"] == pytest.approx((2.4 + 6.3) ** 2 / (2.4 + 0.25 * 12.6))

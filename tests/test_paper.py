@@ -48,3 +48,12 @@ def test_retrieval_finds_other_classes_sharing_the_dominant_attribute():
     counts = pd.DataFrame({"label": [0, 1, 2], "train_count": [2, 2, 1]})
     picked = retrieve(scores, counts, queries=1, neighbours=2)
     assert picked == [{"image_id": 14, "label": 2, "attribute": 0, "neighbours": [10, 12], "neighbour_labels": [0, 1]}]
+
+
+def test_paper_table_pairs_lpa_with_paco_by_seed():
+    runs = [("PaCo", "100", {**s(50.0), "seed": 0}), ("PaCo", "100", {**s(52.0), "seed": 1}),
+            ("LPA", "100", {**s(51.0), "seed": 0}), ("LPA", "100", {**s(52.5), "seed": 1}),
+            ("PaCo", "10", {**s(60.0), "seed": 0}), ("LPA", "10", {**s(61.0), "seed": 0})]  # fmt: skip
+    row = paper.build("table1", runs).set_index("method").loc["LPA - PaCo (ours, paired)"]
+    # differences +1.0, +0.5: mean 0.75, standard error 0.25, t(0.975, 1) = 12.71: [-2.4, +3.9]
+    assert row.tolist() == ["+0.8 [-2.4, +3.9] within noise", "not run", "+1.0 (1 seed)"]

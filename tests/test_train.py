@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lpa.checkpoints import load_checkpoint
-from lpa.objectives import PaCoObjective, class_similarity
+from lpa.objectives import PaCoObjective
 from lpa.train import TrainConfig, learning_rate, train
 
 TINY = dict(
@@ -103,15 +103,6 @@ def test_learning_rate_is_pacos_per_epoch_schedule():
     assert [learning_rate(cosine, e) for e in range(400)] == pytest.approx([paco_lt_lr(e) for e in range(400)])
     no_warmup = TrainConfig(lr=1.0, warmup_epochs=0, epochs=10, schedule="step", milestones=(5,))
     assert [learning_rate(no_warmup, e) for e in (0, 5, 6)] == pytest.approx([1.0, 1.0, 0.1])
-
-
-def test_class_similarity_choices():
-    a = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
-    torch.testing.assert_close(class_similarity(a, "cosine")[0], torch.tensor([1.0, 0.6, 0.0]))
-    assert class_similarity(a, "dominant").tolist() == [[1, 0, 0], [0, 1, 1], [0, 1, 1]]
-    assert class_similarity(a, "label").tolist() == torch.eye(3).tolist()
-    with pytest.raises(ValueError, match="unknown similarity"):
-        class_similarity(a, "jaccard")
 
 
 def test_bad_config_values_are_named():

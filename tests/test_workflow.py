@@ -1,5 +1,6 @@
 """The whole workflow on the CI-sized config (.test/config/config.yaml), through Snakemake itself."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -58,17 +59,29 @@ def test_workflow_produces_the_tables(finished_run):
     assert accuracy["all"].between(0, 100).all()
     assert (tables / "per_class_accuracy.png").read_bytes()[:4] == b"\x89PNG"
     assert pd.read_csv(tables / "lpa_ablation.csv")["method"].tolist() == [
-        "LPA_K4_alpha0.5_e1_lr0.01",
-        "LPA_K6_alpha0.5_e1_lr0.01",
+        "PaCo",
+        "LPA_K4_cosine_alpha0.5_e1_lr0.01",
+        "LPA_K4_label_alpha0.5_e1_lr0.01",
+        "LPA_K6_cosine_alpha0.5_e1_lr0.01",
+        "LPA_K6_label_alpha0.5_e1_lr0.01",
     ]
+    paired = pd.read_csv(tables / "lpa_ablation_paired.csv")
+    assert "LPA_K4_cosine_alpha0.5_e1_lr0.01 - LPA_K4_label_alpha0.5_e1_lr0.01" in set(paired["comparison"])
+    assert "LPA - PaCo" in (tables / "accuracy.md").read_text()
+    balance = json.loads(
+        (finished_run / "results" / "digits_lt" / "seed0" / "attributes" / "K4" / "balance.json").read_text()
+    )
+    weights = balance["positive_weights"]
+    assert weights["batch_size"] == 32 and set(weights["similarities"]) == {"label", "cosine"}
+    assert weights["similarities"]["label"]["few"]["other_share"] == 0.0
     run = finished_run / "results" / "digits_lt" / "seed0"
     assert sorted(p.name for p in (run / "features").iterdir()) == ["shard-1-of-2.parquet", "shard-2-of-2.parquet"]
     for rule in (
         "baseline/paco",
         "kmeans/K4",
         "attributes/K4",
-        "finetune/K4_alpha0.5_e1_lr0.01",
-        "evaluate/lpa_K4_alpha0.5_e1_lr0.01",
+        "finetune/K4_cosine_alpha0.5_e1_lr0.01",
+        "evaluate/lpa_K4_cosine_alpha0.5_e1_lr0.01",
     ):
         assert (finished_run / "results" / "digits_lt" / "logs" / "seed0" / f"{rule}.log").exists(), rule
         assert (finished_run / "results" / "digits_lt" / "benchmarks" / "seed0" / f"{rule}.tsv").exists(), rule
@@ -135,7 +148,6 @@ def test_slurm_profile_runs_the_workflow_like_a_local_run(finished_run, tmp_path
 
 def test_a_checkpoint_saved_by_pacos_code_replaces_the_trained_baseline(finished_run, tmp_path):
     import hashlib
-    import json
 
     import torch
 

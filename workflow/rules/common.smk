@@ -1,5 +1,6 @@
 # Config validation, wildcard constraints and the input/target functions. Nothing else.
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -25,16 +26,37 @@ SEEDS = config["seeds"]
 KS = config["kmeans"]["K"]
 
 
-# LPA runs: every (K, alpha, fine-tuning epochs, fine-tuning lr); the first of each is the "LPA" row.
-# Numbers appear in paths as Python prints them (0.5, 1e-05), which NUMBER matches.
-LPA_RUNS = [
-    f"K{k}_alpha{a}_e{e}_lr{lr}"
-    for k in KS
-    for a in config["finetune"]["alpha"]
-    for e in config["finetune"]["epochs"]
-    for lr in config["finetune"]["lr"]
-]
+# LPA runs: every (K, similarity, alpha, fine-tuning epochs, fine-tuning lr); the first of each
+# is the "LPA" row. alpha = 0 has no SupCon term, so it is one run per (K, epochs, lr), with
+# similarity "none": PaCo fine-tuned on the same schedule. similarity "label" is plain SupCon
+# (the term without attributes). Numbers appear in paths as Python prints them (0.5, 1e-05).
+def lpa_run(k, sim, a, e, lr):
+    return f"K{k}_{sim if a else 'none'}_alpha{a}_e{e}_lr{lr}"
+
+
+LPA_RUNS = list(
+    dict.fromkeys(
+        lpa_run(k, sim, a, e, lr)
+        for k in KS
+        for sim in config["finetune"]["similarity"]
+        for a in config["finetune"]["alpha"]
+        for e in config["finetune"]["epochs"]
+        for lr in config["finetune"]["lr"]
+    )
+)
 LPA_PRIMARY = f"lpa_{LPA_RUNS[0]}"
+SIMILARITY = r"cosine|cosine_pow[0-9]+|top[0-9]+|dominant|label|none"  # lpa.attributes.SIMILARITY_PATTERN
+
+
+def lpa_controls(run):
+    """The controls of an attribute run on the same schedule: alpha 0, and plain SupCon (label)."""
+    k, sim, alpha, rest = re.fullmatch(
+        r"K(\d+)_([a-z_0-9]+?)_alpha([^_]+)_(e.*)", run
+    ).groups()
+    if sim in ("label", "none"):
+        return []
+    controls = [f"K{k}_none_alpha0.0_{rest}", f"K{k}_label_alpha{alpha}_{rest}"]
+    return [c for c in controls if c in LPA_RUNS]
 
 
 def check_consistency():
@@ -62,10 +84,11 @@ wildcard_constraints:
     seed=r"\d+",
     K=r"\d+",
     alpha=NUMBER,
+    similarity=SIMILARITY,
     ft_epochs=r"\d+",
     ft_lr=NUMBER,
     method="ce|paco",
-    model=rf"ce|paco|lpa_K\d+_alpha{NUMBER}_e\d+_lr{NUMBER}",
+    model=rf"ce|paco|lpa_K\d+_({SIMILARITY})_alpha{NUMBER}_e\d+_lr{NUMBER}",
 
 
 def run_path(path):
@@ -157,7 +180,7 @@ def train_flags(wildcards, objective, stage):
             lr=float(wildcards.ft_lr),
             lpa_alpha=float(wildcards.alpha),
             supcon_temperature=optim["supcon_temperature"],
-            similarity=optim["similarity"],
+            similarity=wildcards.similarity,
         )
     return cli_flags(settings)
 
@@ -230,25 +253,33 @@ def table_flags(wildcards, input):
     for label, model in TABLE_MODELS.items():
         parts += [f"--summary {label}={p}" for p in input[f"summary_{model}"]]
         parts += [f"--per-class {label}={p}" for p in input[f"per_class_{model}"]]
-    return " ".join(parts)
+    return " ".join(parts + ["--pair LPA=PaCo", "--pair PaCo=CE"])
 
 
-def ablation_models():
-    return [f"lpa_{run}" for run in LPA_RUNS]
+# The ablation: PaCo (no fine-tuning) and every LPA run, named as in their paths.
+ABLATION_MODELS = {"PaCo": "paco", **{f"LPA_{run}": f"lpa_{run}" for run in LPA_RUNS}}
 
 
 def ablation_inputs(wildcards):
     return [
-        p for m in ablation_models() for p in evaluations(wildcards, m, "summary.json")
+        p
+        for m in ABLATION_MODELS.values()
+        for p in evaluations(wildcards, m, "summary.json")
     ]
 
 
 def ablation_flags(wildcards):
-    return " ".join(
-        f"--summary {m.replace('lpa', 'LPA', 1)}={p}"
-        for m in ablation_models()
+    """Every run against PaCo, and each attribute run against its controls (paired over seeds)."""
+    summaries = [
+        f"--summary {label}={p}"
+        for label, m in ABLATION_MODELS.items()
         for p in evaluations(wildcards, m, "summary.json")
-    )
+    ]
+    pairs = [f"--pair LPA_{run}=PaCo" for run in LPA_RUNS]
+    pairs += [
+        f"--pair LPA_{run}=LPA_{c}" for run in LPA_RUNS for c in lpa_controls(run)
+    ]
+    return " ".join(summaries + pairs)
 
 
 def paper_column(dataset):

@@ -1,20 +1,30 @@
 rule finetune:
-    """LPA: fine-tune the PaCo model with L_PaCo + alpha * L_SupCon(z, a(y))."""
+    """LPA: fine-tune the PaCo model with L_PaCo + alpha * L_SupCon(z, a(y)) (or a control: label, alpha 0)."""
     input:
         init=paco_model,
         attributes=run_path("attributes/K{K}/class_attributes.parquet"),
         split="results/{dataset}/data/split.parquet",
         counts="results/{dataset}/data/class_counts.csv",
     output:
-        model=run_path("finetune/K{K}_alpha{alpha}_e{ft_epochs}_lr{ft_lr}/model.pt"),
-        metrics=run_path(
-            "finetune/K{K}_alpha{alpha}_e{ft_epochs}_lr{ft_lr}/metrics.jsonl"
+        model=run_path(
+            "finetune/K{K}_{similarity}_alpha{alpha}_e{ft_epochs}_lr{ft_lr}/model.pt"
         ),
-        config=run_path("finetune/K{K}_alpha{alpha}_e{ft_epochs}_lr{ft_lr}/config.json"),
+        metrics=run_path(
+            "finetune/K{K}_{similarity}_alpha{alpha}_e{ft_epochs}_lr{ft_lr}/metrics.jsonl"
+        ),
+        config=run_path(
+            "finetune/K{K}_{similarity}_alpha{alpha}_e{ft_epochs}_lr{ft_lr}/config.json"
+        ),
     log:
-        logged("logs", "finetune/K{K}_alpha{alpha}_e{ft_epochs}_lr{ft_lr}.log"),
+        logged(
+            "logs",
+            "finetune/K{K}_{similarity}_alpha{alpha}_e{ft_epochs}_lr{ft_lr}.log",
+        ),
     benchmark:
-        logged("benchmarks", "finetune/K{K}_alpha{alpha}_e{ft_epochs}_lr{ft_lr}.tsv")
+        logged(
+            "benchmarks",
+            "finetune/K{K}_{similarity}_alpha{alpha}_e{ft_epochs}_lr{ft_lr}.tsv",
+        )
     conda:
         "../envs/torch.yaml"
     threads: config["execution"]["threads"]

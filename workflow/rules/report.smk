@@ -27,12 +27,13 @@ rule tables:
 
 
 rule ablation:
-    """LPA over every configured K and alpha (alpha 0: PaCo fine-tuned on the same schedule)."""
+    """LPA over every K, similarity and alpha beside its controls (alpha 0; label SupCon), paired over seeds."""
     input:
         ablation_inputs,
     output:
         csv="results/{dataset}/tables/lpa_ablation.csv",
         md="results/{dataset}/tables/lpa_ablation.md",
+        paired="results/{dataset}/tables/lpa_ablation_paired.csv",
     log:
         "results/{dataset}/logs/ablation.log",
     benchmark:
@@ -42,7 +43,8 @@ rule ablation:
     params:
         flags=ablation_flags,
     shell:
-        "python -m lpa.tables {params.flags} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+        "python -m lpa.tables {params.flags} --out-csv {output.csv} --out-md {output.md}"
+        " --out-paired-csv {output.paired} > {log} 2>&1"
 
 
 rule figures:
