@@ -101,6 +101,26 @@ def paired_markdown(paired: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def weights_markdown(balances: Sequence[tuple[str, dict]]) -> str:
+    """The positive-weight diagnostic of the attributes stage (``balance.json``), mean over runs.
+
+    One row per (K, similarity, shot group): the share of an anchor's SupCon positive weight on
+    other classes, and the effective number of positives out of the 2B - 1 other rows.
+    """
+    rows = []
+    for name, balance in balances:
+        diag = balance["positive_weights"]
+        for kind, groups in diag["similarities"].items():
+            for group, values in groups.items():
+                rows.append({"K": name, "similarity": kind, "group": group, "rows": diag["rows"], **values})
+    frame = pd.DataFrame(rows).groupby(["K", "similarity", "group"], sort=False).mean(numeric_only=True)
+    lines = ["| K | similarity | group | weight on other classes | effective positives (of rows) |", "|---" * 5 + "|"]
+    for (k, kind, group), row in frame.iterrows():
+        lines.append(f"| {k} | {kind} | {group} | {100 * row['other_share']:.0f}% | "
+                     f"{row['effective_positives']:.1f} (of {row['rows']:.0f}) |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def to_markdown(table: pd.DataFrame) -> str:
     def cell(row: pd.Series, col: str) -> str:
         mean, std = row[col], row[f"{col}_std"]
@@ -139,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--per-class", action="append", default=[], metavar="NAME=PATH")
     parser.add_argument("--pair", action="append", default=[], metavar="A=B", help="report the paired A - B")
     parser.add_argument("--out-paired-csv", help="the --pair differences as CSV")
+    parser.add_argument("--weights", action="append", default=[], metavar="K=PATH",
+                        help="balance.json of an attributes run: adds its positive-weight diagnostic")  # fmt: skip
     parser.add_argument("--out-csv", required=True)
     parser.add_argument("--out-md", required=True)
     parser.add_argument("--out-plot")
@@ -152,6 +174,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         markdown += "\n" + paired_markdown(paired)
         if args.out_paired_csv:
             write_text(args.out_paired_csv, paired.to_csv(index=False, float_format="%.3f"))
+    if args.weights:
+        balances = [(name, read_json(path)) for name, path in _pairs(args.weights, "--weights")]
+        markdown += (
+            "\nPositive weights of the SupCon term (expected, per anchor class, mean over the group and seeds):\n\n"
+        )
+        markdown += weights_markdown(balances)
     write_text(args.out_csv, table.to_csv(index=False, float_format="%.2f"))
     write_text(args.out_md, markdown)
     if args.out_plot:

@@ -260,12 +260,24 @@ def table_flags(wildcards, input):
 ABLATION_MODELS = {"PaCo": "paco", **{f"LPA_{run}": f"lpa_{run}" for run in LPA_RUNS}}
 
 
+def balances(wildcards):
+    """Every seed's and K's balance.json (the positive-weight diagnostic)."""
+    return {
+        f"K{k}": [
+            f"results/{wildcards.dataset}/seed{s}/attributes/K{k}/balance.json"
+            for s in SEEDS
+        ]
+        for k in KS
+    }
+
+
 def ablation_inputs(wildcards):
-    return [
+    summaries = [
         p
         for m in ABLATION_MODELS.values()
         for p in evaluations(wildcards, m, "summary.json")
     ]
+    return summaries + [p for paths in balances(wildcards).values() for p in paths]
 
 
 def ablation_flags(wildcards):
@@ -279,7 +291,10 @@ def ablation_flags(wildcards):
     pairs += [
         f"--pair LPA_{run}=LPA_{c}" for run in LPA_RUNS for c in lpa_controls(run)
     ]
-    return " ".join(summaries + pairs)
+    weights = [
+        f"--weights {k}={p}" for k, paths in balances(wildcards).items() for p in paths
+    ]
+    return " ".join(summaries + pairs + weights)
 
 
 def paper_column(dataset):
