@@ -13,6 +13,7 @@ import argparse
 import logging
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -75,6 +76,14 @@ def balance(values: Sequence[float]) -> dict:
     }
 
 
+def read_class_attributes(path: str | Path, num_classes: int) -> np.ndarray:
+    """The (C, K) matrix of class attribute vectors a(y) from the attributes stage."""
+    table = pq.read_table(path).to_pandas().sort_values("label")
+    if list(table["label"]) != list(range(num_classes)):
+        raise ValueError(f"{path} must hold one row per class 0..{num_classes - 1}")
+    return np.stack(table["attributes"].to_numpy()).astype(np.float32)
+
+
 SIMILARITY_PATTERN = r"cosine|cosine_pow[0-9]+|top[0-9]+|dominant|label|none"
 
 
@@ -112,6 +121,11 @@ def class_similarity(attributes: np.ndarray, kind: str) -> np.ndarray:
         mask[np.arange(c)[:, None], keep] = True
         return np.where(mask, cos, 0.0).astype(np.float32)
     return cos.astype(np.float32)
+
+
+# The similarities balance.json diagnoses, whatever the config runs (so that adding a run does
+# not redo this stage); the ablation report diagnoses the configured ones itself.
+DIAGNOSED = ("label", "cosine", "cosine_pow2", "cosine_pow4", "top1", "top3")
 
 
 def weight_diagnostic(similarity: np.ndarray, train_counts: np.ndarray, batch_size: int) -> pd.DataFrame:
@@ -201,7 +215,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out-classes", required=True)
     parser.add_argument("--out-balance", required=True)
     parser.add_argument("--batch-size", type=int, default=128, help="fine-tuning batch (the weight diagnostic)")
-    parser.add_argument("--similarity", nargs="+", default=["cosine"], help="similarities to diagnose")
     args = parser.parse_args(argv)
     setup_logging()
     centroids = np.load(args.centroids).astype(np.float32)
@@ -225,8 +238,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     pseudo, classes = summary["pseudo_attributes"], summary["classes"]
     summary["pseudo_attributes_more_balanced"] = bool(pseudo["gini"] < classes["gini"])
-    kinds = list(dict.fromkeys(["label", *args.similarity]))  # label: the SupCon reference
-    summary["positive_weights"] = diagnostic_summary(vectors, class_counts, args.batch_size, kinds)
+    summary["positive_weights"] = diagnostic_summary(vectors, class_counts, args.batch_size, DIAGNOSED)
     write_json(args.out_balance, summary)
     for kind, groups in summary["positive_weights"]["similarities"].items():
         log.info("positive weights (%s, batch %d): %s", kind, args.batch_size, groups)

@@ -21,7 +21,6 @@ Command line (the workflow's ``import_paco`` rule)::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from lpa.io import atomic_path, run_main, setup_logging, write_json
+from lpa.io import atomic_path, run_main, setup_logging, sha256, write_json
 from lpa.models import LongTailNet, ModelConfig
 
 log = logging.getLogger("lpa.checkpoints")
@@ -148,14 +147,6 @@ def import_paco(path: str | Path, model_config: ModelConfig, num_classes: int) -
             )
     model.load_state_dict({name: state[theirs].to(ours[name].dtype) for theirs, name in wanted.items()}, strict=True)
     return model
-
-
-def sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lpa.data import GROUPS
+from lpa.attributes import diagnostic_summary, read_class_attributes
+from lpa.data import GROUPS, read_class_counts
 from lpa.io import pyplot, read_json, run_main, save_figure, setup_logging, write_text
 
 log = logging.getLogger("lpa.tables")
@@ -101,19 +102,21 @@ def paired_markdown(paired: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def weights_markdown(balances: Sequence[tuple[str, dict]]) -> str:
-    """The positive-weight diagnostic of the attributes stage (``balance.json``), mean over runs.
+def weights_markdown(diagnostics: Sequence[tuple[str, dict]]) -> str:
+    """Positive-weight diagnostics (:func:`lpa.attributes.diagnostic_summary`), mean over runs of a K.
 
     One row per (K, similarity, shot group): the share of an anchor's SupCon positive weight on
     other classes, and the effective number of positives out of the 2B - 1 other rows.
     """
     rows = []
-    for name, balance in balances:
-        diag = balance["positive_weights"]
+    for name, diag in diagnostics:
         for kind, groups in diag["similarities"].items():
             for group, values in groups.items():
                 rows.append({"K": name, "similarity": kind, "group": group, "rows": diag["rows"], **values})
-    frame = pd.DataFrame(rows).groupby(["K", "similarity", "group"], sort=False).mean(numeric_only=True)
+    frame = pd.DataFrame(rows)
+    frame["order"] = frame["group"].map({g: i for i, g in enumerate(GROUPS)})
+    frame = frame.sort_values("order", kind="stable").groupby(["K", "similarity", "group"], sort=False)
+    frame = frame[["rows", "other_share", "effective_positives"]].mean()
     lines = ["| K | similarity | group | weight on other classes | effective positives (of rows) |", "|---" * 5 + "|"]
     for (k, kind, group), row in frame.iterrows():
         lines.append(f"| {k} | {kind} | {group} | {100 * row['other_share']:.0f}% | "
@@ -159,8 +162,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--per-class", action="append", default=[], metavar="NAME=PATH")
     parser.add_argument("--pair", action="append", default=[], metavar="A=B", help="report the paired A - B")
     parser.add_argument("--out-paired-csv", help="the --pair differences as CSV")
-    parser.add_argument("--weights", action="append", default=[], metavar="K=PATH",
-                        help="balance.json of an attributes run: adds its positive-weight diagnostic")  # fmt: skip
+    parser.add_argument(
+        "--weights",
+        action="append",
+        default=[],
+        metavar="K=PATH",
+        help="class_attributes.parquet of an attributes run: adds its positive-weight diagnostic",
+    )
+    parser.add_argument("--counts", help="class_counts.csv (with --weights)")
+    parser.add_argument("--batch-size", type=int, help="fine-tuning batch (with --weights)")
+    parser.add_argument("--similarity", nargs="+", default=["label"], help="similarities to diagnose (with --weights)")
     parser.add_argument("--out-csv", required=True)
     parser.add_argument("--out-md", required=True)
     parser.add_argument("--out-plot")
@@ -175,11 +186,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.out_paired_csv:
             write_text(args.out_paired_csv, paired.to_csv(index=False, float_format="%.3f"))
     if args.weights:
-        balances = [(name, read_json(path)) for name, path in _pairs(args.weights, "--weights")]
-        markdown += (
-            "\nPositive weights of the SupCon term (expected, per anchor class, mean over the group and seeds):\n\n"
-        )
-        markdown += weights_markdown(balances)
+        if not args.counts or not args.batch_size:
+            raise ValueError("--weights needs --counts and --batch-size")
+        counts = read_class_counts(args.counts)
+        kinds = list(dict.fromkeys(["label", *args.similarity]))  # label: plain SupCon, the reference
+        diagnostics = [
+            (name, diagnostic_summary(read_class_attributes(path, len(counts)), counts, args.batch_size, kinds))
+            for name, path in _pairs(args.weights, "--weights")
+        ]
+        markdown += f"\nPositive weights of the SupCon term at batch {args.batch_size} (expected per anchor class; "
+        markdown += "mean over the group and the seeds):\n\n" + weights_markdown(diagnostics)
     write_text(args.out_csv, table.to_csv(index=False, float_format="%.2f"))
     write_text(args.out_md, markdown)
     if args.out_plot:

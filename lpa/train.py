@@ -19,12 +19,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from lpa import distributed
+from lpa.attributes import read_class_attributes
 from lpa.checkpoints import FORMAT_VERSION, load_checkpoint, save_checkpoint
 from lpa.cli import add_dataclass_arguments, dataclass_from_args
 from lpa.data import ImageDataset, open_source, read_class_counts, read_split
@@ -123,14 +123,6 @@ def learning_rate(cfg: TrainConfig, epoch: int) -> float:
     if epoch < warmup:
         return cfg.lr * (epoch + 1) / warmup
     return 0.5 * cfg.lr * (1 + math.cos(math.pi * (epoch - warmup + 1) / (cfg.epochs - warmup + 1)))
-
-
-def read_class_attributes(path: str | Path, num_classes: int) -> np.ndarray:
-    """The (C, K) matrix of class attribute vectors a(y) from the attributes stage."""
-    table = pq.read_table(path).to_pandas().sort_values("label")
-    if list(table["label"]) != list(range(num_classes)):
-        raise ValueError(f"{path} must hold one row per class 0..{num_classes - 1}")
-    return np.stack(table["attributes"].to_numpy()).astype(np.float32)
 
 
 def build_objective(cfg: TrainConfig, counts: Sequence[int], attributes: np.ndarray | None) -> torch.nn.Module:

@@ -9,7 +9,6 @@ written to the log and the command fails without writing ``--out``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,7 @@ from tqdm import tqdm
 
 from lpa.cli import add_dataclass_arguments, dataclass_from_args
 from lpa.data import read_list_file
-from lpa.io import run_main, setup_logging, write_json
+from lpa.io import run_main, setup_logging, sha256, write_json
 
 log = logging.getLogger("lpa.verify")
 
@@ -34,14 +33,6 @@ class Expected:
     classes: int | None = None  # distinct labels in the training list
     max_per_class: int | None = None
     min_per_class: int | None = None
-
-
-def sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _image_problem(path: Path) -> str | None:

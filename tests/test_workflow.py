@@ -72,8 +72,9 @@ def test_workflow_produces_the_tables(finished_run):
         (finished_run / "results" / "digits_lt" / "seed0" / "attributes" / "K4" / "balance.json").read_text()
     )
     weights = balance["positive_weights"]
-    assert weights["batch_size"] == 32 and set(weights["similarities"]) == {"label", "cosine"}
+    assert weights["batch_size"] == 32 and set(weights["similarities"]) >= {"label", "cosine", "cosine_pow4"}
     assert weights["similarities"]["label"]["few"]["other_share"] == 0.0
+    assert "| K4 | cosine | few |" in (tables / "lpa_ablation.md").read_text()
     run = finished_run / "results" / "digits_lt" / "seed0"
     assert sorted(p.name for p in (run / "features").iterdir()) == ["shard-1-of-2.parquet", "shard-2-of-2.parquet"]
     for rule in (

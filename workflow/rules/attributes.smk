@@ -17,9 +17,8 @@ rule attributes:
         "../envs/faiss.yaml"
     params:
         batch_size=config["finetune"]["batch_size"],
-        similarity=" ".join(config["finetune"]["similarity"]),
     shell:
         "python -m lpa.attributes --features {input.features} --centroids {input.centroids}"
         " --kmeans-stats {input.stats} --counts {input.counts} --out-scores {output.scores}"
         " --out-classes {output.classes} --out-balance {output.balance}"
-        " --batch-size {params.batch_size} --similarity {params.similarity} > {log} 2>&1"
+        " --batch-size {params.batch_size} > {log} 2>&1"

@@ -260,11 +260,11 @@ def table_flags(wildcards, input):
 ABLATION_MODELS = {"PaCo": "paco", **{f"LPA_{run}": f"lpa_{run}" for run in LPA_RUNS}}
 
 
-def balances(wildcards):
-    """Every seed's and K's balance.json (the positive-weight diagnostic)."""
+def class_attribute_files(wildcards):
+    """Every seed's and K's class_attributes.parquet (for the positive-weight diagnostic)."""
     return {
         f"K{k}": [
-            f"results/{wildcards.dataset}/seed{s}/attributes/K{k}/balance.json"
+            f"results/{wildcards.dataset}/seed{s}/attributes/K{k}/class_attributes.parquet"
             for s in SEEDS
         ]
         for k in KS
@@ -277,7 +277,12 @@ def ablation_inputs(wildcards):
         for m in ABLATION_MODELS.values()
         for p in evaluations(wildcards, m, "summary.json")
     ]
-    return summaries + [p for paths in balances(wildcards).values() for p in paths]
+    attributes = [
+        p for paths in class_attribute_files(wildcards).values() for p in paths
+    ]
+    return (
+        summaries + attributes + [f"results/{wildcards.dataset}/data/class_counts.csv"]
+    )
 
 
 def ablation_flags(wildcards):
@@ -292,7 +297,14 @@ def ablation_flags(wildcards):
         f"--pair LPA_{run}=LPA_{c}" for run in LPA_RUNS for c in lpa_controls(run)
     ]
     weights = [
-        f"--weights {k}={p}" for k, paths in balances(wildcards).items() for p in paths
+        f"--weights {k}={p}"
+        for k, paths in class_attribute_files(wildcards).items()
+        for p in paths
+    ]
+    weights += [
+        f"--counts results/{wildcards.dataset}/data/class_counts.csv",
+        f"--batch-size {config['finetune']['batch_size']}",
+        "--similarity " + " ".join(config["finetune"]["similarity"]),
     ]
     return " ".join(summaries + pairs + weights)
 
