@@ -5,13 +5,22 @@ import shlex
 import sys
 from pathlib import Path
 
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 REPO = Path(workflow.basedir).parent
 # Jobs (local, conda or SLURM) import the package from this checkout. Snakemake formats the
-# prefix too, hence the doubled braces around the shell's ${PYTHONPATH:-}.
+# prefix too, hence the doubled braces around the shell's ${PYTHONPATH:-}. Without
+# --use-conda, a job's `python` is the interpreter that runs Snakemake (e.g. .venv/bin), so
+# `.venv/bin/snakemake ...` works without activating the environment.
+USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+PYTHON_PATH = (
+    ""
+    if USE_CONDA
+    else f"export PATH={shlex.quote(os.path.dirname(sys.executable))}:$PATH; "
+)
 shell.prefix(
-    f"set -euo pipefail; export PYTHONPATH={shlex.quote(str(REPO))}:${{{{PYTHONPATH:-}}}}; "
+    f"set -euo pipefail; {PYTHON_PATH}export PYTHONPATH={shlex.quote(str(REPO))}:${{{{PYTHONPATH:-}}}}; "
 )
 sys.path.insert(0, str(REPO))
 
