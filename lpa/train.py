@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from lpa import distributed
 from lpa.attributes import read_class_attributes
-from lpa.checkpoints import FORMAT_VERSION, load_checkpoint, save_checkpoint
+from lpa.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from lpa.cli import add_dataclass_arguments, dataclass_from_args
 from lpa.data import ImageDataset, open_source, read_class_counts, read_split
 from lpa.io import run_main, setup_logging, write_json, write_text
@@ -198,8 +198,11 @@ def train(
     start_epoch, history = 0, []
     last = out_dir / "last.pt"
     if last.exists():
-        ckpt = torch.load(last, map_location=device, weights_only=False)
-        if ckpt.get("format_version") == FORMAT_VERSION and ckpt.get("config") == resolved:
+        try:
+            ckpt = read_checkpoint(last, device)
+        except ValueError:  # another format version: start afresh, as for another config
+            ckpt = {}
+        if ckpt.get("config") == resolved:
             model.load_state_dict(ckpt["model"], strict=True)
             optimizer.load_state_dict(ckpt["optimizer"])
             start_epoch, history = ckpt["epoch"], ckpt["history"]
@@ -301,7 +304,7 @@ def train(
     if ctx.is_main:
         write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
         write_json(out_dir / "config.json", resolved)
-        final = torch.load(last, map_location="cpu", weights_only=False)
+        final = read_checkpoint(last)
         final.pop("optimizer")
         final.pop("format_version")
         save_checkpoint(out_dir / "model.pt", **final)
