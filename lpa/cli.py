@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import shlex
 import types
 import typing
@@ -62,3 +63,20 @@ def cli_flags(settings: dict[str, Any]) -> str:
         else:
             parts.append(f"{flag} {shlex.quote(str(value))}")
     return " ".join(parts)
+
+
+# Settings that change only how fast a job runs. The workflow hands them to its jobs through
+# these environment variables rather than as rule params, so changing them (a laptop's 0
+# DataLoader workers, a cluster node's 8) never makes Snakemake redo a finished result.
+SPEED_ENV = {
+    "device": "LPA_DEVICE",
+    "num_workers": "LPA_NUM_WORKERS",
+    "eval_batch_size": "LPA_EVAL_BATCH_SIZE",
+    "features_batch_size": "LPA_FEATURES_BATCH_SIZE",
+}
+
+
+def speed_default(name: str, default: Any) -> Any:
+    """A speed setting's default: its environment variable (:data:`SPEED_ENV`) if set, else ``default``."""
+    value = os.environ.get(SPEED_ENV[name])
+    return default if value in (None, "") else type(default)(value)

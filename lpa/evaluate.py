@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from lpa.checkpoints import load_checkpoint
+from lpa.cli import speed_default
 from lpa.data import GROUPS, ImageDataset, open_source, read_class_counts, read_split
 from lpa.distributed import resolve_device
 from lpa.io import run_main, setup_logging, write_json, write_text
@@ -70,8 +71,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--split", required=True)
     parser.add_argument("--counts", required=True)
     parser.add_argument("--eval-split", default="test", help="which split to score (test, or val where one exists)")
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch-size", type=int, default=speed_default("eval_batch_size", 256))
+    parser.add_argument("--device", default=speed_default("device", "auto"))
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--out-summary", required=True)
     parser.add_argument("--out-per-class", required=True)

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from lpa.checkpoints import load_checkpoint
+from lpa.cli import speed_default
 from lpa.data import ImageDataset, open_source, read_split
 from lpa.distributed import resolve_device
 from lpa.io import atomic_path, run_main, setup_logging
@@ -104,9 +105,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--split", required=True)
     parser.add_argument("--shard", required=True, help="which shard, as '2-of-4'")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=speed_default("features_batch_size", 256))
     parser.add_argument("--dtype", default="float16", choices=sorted(DTYPES))
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", default=speed_default("device", "auto"))
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args(argv)
     setup_logging()

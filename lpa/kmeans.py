@@ -98,11 +98,13 @@ def load_points(paths: Sequence[str | Path], cfg: KMeansConfig) -> tuple[np.ndar
     order = np.argsort(ids)
     per_image = height * width
     mask = sample_mask(labels[order], per_image, cfg.max_points, cfg.seed)
-    chunks = []
+    # filled in place: the points are held once (max_points x D float32), never concatenated
+    points = np.empty((int(mask.sum()), dim), np.float32)
+    filled = 0
     for batch_ids, _, local in iter_local_features(paths):
-        rows = mask[np.searchsorted(ids[order], batch_ids)]
-        chunks.append(local[rows])
-    points = np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32)
+        chosen = local[mask[np.searchsorted(ids[order], batch_ids)]]
+        points[filled : filled + len(chosen)] = chosen
+        filled += len(chosen)
     per_class = np.bincount(np.unique(labels, return_inverse=True)[1], weights=mask.sum(1)).astype(int)
     summary = {
         "images": int(len(ids)),
@@ -113,7 +115,7 @@ def load_points(paths: Sequence[str | Path], cfg: KMeansConfig) -> tuple[np.ndar
         "points_per_class_max": int(per_class.max()) if len(per_class) else 0,
         "feature_map": [height, width, dim],
     }
-    return np.ascontiguousarray(points, dtype=np.float32), summary
+    return points, summary
 
 
 def faiss_gpus() -> int:
@@ -166,19 +168,31 @@ def faiss_kmeans(points: np.ndarray, cfg: KMeansConfig) -> tuple[np.ndarray, np.
     return km.centroids.astype(np.float32), assign[:, 0], [float(x) for x in km.obj], device
 
 
-def objective(points: np.ndarray, centroids: np.ndarray, assign: np.ndarray, spherical: bool) -> float:
-    """Sum of cosine similarities (spherical) or of squared distances, of points to their centroids."""
-    chosen = centroids[assign]
-    if spherical:
-        return float(np.einsum("nd,nd->", points, chosen, dtype=np.float64))
-    return float(((points.astype(np.float64) - chosen) ** 2).sum())
+def objective(
+    points: np.ndarray, centroids: np.ndarray, assign: np.ndarray, spherical: bool, block: int = 65536
+) -> float:
+    """Sum of cosine similarities (spherical) or of squared distances, of points to their centroids.
+
+    Computed ``block`` points at a time, so it needs no second copy of the points.
+    """
+    total = 0.0
+    for start in range(0, len(points), block):
+        x, chosen = points[start : start + block], centroids[assign[start : start + block]]
+        if spherical:
+            total += float(np.einsum("nd,nd->", x, chosen, dtype=np.float64))
+        else:
+            total += float(((x.astype(np.float64) - chosen) ** 2).sum())
+    return total
 
 
 def fit(points: np.ndarray, cfg: KMeansConfig) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Cluster (n, D) points; returns centroids (K, D), assignments (n,) and statistics."""
-    if cfg.normalize:
-        points = points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
-    points = np.ascontiguousarray(points, dtype=np.float32)
+    """Cluster (n, D) points; returns centroids (K, D), assignments (n,) and statistics.
+
+    With ``cfg.normalize`` a float32 ``points`` is L2-normalised in place (no second copy).
+    """
+    points = np.ascontiguousarray(points, dtype=np.float32)  # a copy only if not float32 already
+    if cfg.normalize:  # in place: the caller's float32 points are not needed un-normalised
+        points /= np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
     n, dim = points.shape
     if n < cfg.k:
         raise ValueError(f"k={cfg.k} prototypes need at least {cfg.k} points, got {n}")

@@ -1,9 +1,10 @@
 """Stages 2 and 6, baseline and finetune: one training loop for CE, PaCo and LPA.
 
-Writes into ``--out-dir``: ``last.pt`` after every epoch (atomically; resumed by itself when
-the same run is started again, removed when training completes), and at the end
-``model.pt`` (final epoch's weights, resolved config, format version), ``metrics.jsonl``
-(one line per epoch) and ``config.json``. Fine-tuning is ``--init-from`` a checkpoint.
+Writes into ``--out-dir``: ``last.pt`` and ``metrics.jsonl`` (one line per epoch) after every
+epoch (atomically; ``last.pt`` is resumed by itself when the same run is started again and
+removed when training completes), ``slices.jsonl`` (where each attempt started, to stop a
+retry that made no progress), and at the end ``model.pt`` (final epoch's weights, resolved
+config, format version) and ``config.json``. Fine-tuning is ``--init-from`` a checkpoint.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from tqdm import tqdm
 from lpa import distributed
 from lpa.attributes import read_class_attributes
 from lpa.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
-from lpa.cli import add_dataclass_arguments, dataclass_from_args
+from lpa.cli import add_dataclass_arguments, dataclass_from_args, speed_default
 from lpa.data import ImageDataset, open_source, read_class_counts, read_split
 from lpa.io import run_main, setup_logging, write_json, write_text
 from lpa.models import LongTailNet, ModelConfig
@@ -143,6 +144,18 @@ def build_objective(cfg: TrainConfig, counts: Sequence[int], attributes: np.ndar
     )
 
 
+SPEED_FIELDS = ("device", "num_workers")  # may differ between the slices of one run
+
+
+def same_run(saved: dict | None, resolved: dict) -> bool:
+    """Whether a last.pt was written by this run: the same config, speed settings aside."""
+    if saved is None:
+        return False
+    return {k: v for k, v in saved.items() if k not in SPEED_FIELDS} == {
+        k: v for k, v in resolved.items() if k not in SPEED_FIELDS
+    }
+
+
 def seed_everything(seed: int, epoch: int, rank: int) -> None:
     """Augmentation randomness from (seed, epoch, rank) alone, so a resumed epoch replays exactly."""
     value = seed * 1_000_003 + epoch * 1_009 + rank
@@ -157,6 +170,29 @@ def _to(views, device):
     )
 
 
+def record_slice(out_dir: Path, attempt: int, start_epoch: int) -> None:
+    """Note where this attempt of the job starts (``slices.jsonl``); stop if the last one made no progress.
+
+    Attempt 1 starts the record afresh. A retry (attempt > 1, a new wall-time slice) that starts
+    at the epoch where the attempt before it started finished no epoch in between: an epoch
+    takes longer than the slice, or the job fails the same way each time, and retrying again
+    would loop, so it is an error.
+    """
+    path = out_dir / "slices.jsonl"
+    slices = []
+    if attempt > 1 and path.exists():
+        slices = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if slices and slices[-1]["start_epoch"] == start_epoch:
+            raise RuntimeError(
+                f"no progress: attempt {slices[-1]['attempt']} of this job started at epoch {start_epoch} and "
+                f"attempt {attempt} starts there again, so no epoch was finished in between. Either one epoch "
+                "takes longer than a slice (raise execution.runtime) or the job fails the same way every "
+                f"time (see the log). Record of the slices: {path}"
+            )
+    slices.append({"attempt": attempt, "start_epoch": start_epoch})
+    write_text(path, "".join(json.dumps(s) + "\n" for s in slices))
+
+
 def train(
     cfg: TrainConfig,
     split_path: str | Path,
@@ -164,6 +200,7 @@ def train(
     out_dir: str | Path,
     attributes_path: str | Path | None = None,
     init_from: str | Path | None = None,
+    attempt: int = 1,
 ) -> dict:
     """Train to ``cfg.epochs`` (resuming ``out_dir/last.pt`` if it holds this config); returns the last metrics.
 
@@ -202,7 +239,7 @@ def train(
             ckpt = read_checkpoint(last, device)
         except ValueError:  # another format version: start afresh, as for another config
             ckpt = {}
-        if ckpt.get("config") == resolved:
+        if same_run(ckpt.get("config"), resolved):
             model.load_state_dict(ckpt["model"], strict=True)
             optimizer.load_state_dict(ckpt["optimizer"])
             start_epoch, history = ckpt["epoch"], ckpt["history"]
@@ -217,6 +254,8 @@ def train(
             raise ValueError(f"cannot initialise from {init_from}: architectures differ: {err}") from None
         log.info("initialised from %s", init_from)
 
+    if ctx.is_main:
+        record_slice(out_dir, attempt, start_epoch)
     dataset = ImageDataset(
         source,
         train_rows["image_id"].to_numpy(),
@@ -299,11 +338,14 @@ def train(
                 epoch=epoch + 1,
                 history=history,
             )
+            # followable while the run goes on: rewritten (atomically) after every epoch
+            write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
         distributed.barrier()
 
     if ctx.is_main:
         write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
         write_json(out_dir / "config.json", resolved)
+        (out_dir / "slices.jsonl").unlink(missing_ok=True)
         final = read_checkpoint(last)
         final.pop("optimizer")
         final.pop("format_version")
@@ -316,19 +358,21 @@ def train(
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     add_dataclass_arguments(parser, TrainConfig)
+    parser.set_defaults(device=speed_default("device", "auto"), num_workers=speed_default("num_workers", 0))
     parser.add_argument("--split", required=True, help="split.parquet from the data stage")
     parser.add_argument("--counts", required=True, help="class_counts.csv from the data stage")
     parser.add_argument("--attributes", help="class_attributes.parquet (objective lpa)")
     parser.add_argument("--init-from", help="checkpoint to fine-tune from (model.pt)")
     parser.add_argument("--out-dir", required=True)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+    parser.add_argument("--attempt", type=int, default=1, help="Snakemake's attempt: >1 is a retry (another slice)")
     args = parser.parse_args(argv)
     setup_logging()
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = dataclass_from_args(TrainConfig, args)
     try:
-        train(cfg, args.split, args.counts, args.out_dir, args.attributes, args.init_from)
+        train(cfg, args.split, args.counts, args.out_dir, args.attributes, args.init_from, args.attempt)
     finally:
         distributed.teardown()
 

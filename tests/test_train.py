@@ -54,6 +54,8 @@ def test_resume_after_a_kill_gives_the_same_final_weights(digits_split, tmp_path
         train(cfg, split, counts, tmp_path / "resumed")
     assert torch.load(tmp_path / "resumed" / "last.pt", weights_only=False)["epoch"] == 2
     assert not (tmp_path / "resumed" / "model.pt").exists()
+    # the metrics of the finished epochs are there while the run goes on
+    assert [json.loads(x)["epoch"] for x in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()] == [1, 2]
     monkeypatch.setattr(PaCoObjective, "forward", real)
     train(cfg, split, counts, tmp_path / "resumed")
 
@@ -116,3 +118,14 @@ def test_missing_split_is_a_clear_error(tmp_path):
     pd.DataFrame({"label": [0]}).to_csv(tmp_path / "c.csv")
     with pytest.raises(FileNotFoundError, match="missing split table"):
         train(tiny("ce"), tmp_path / "nope.parquet", tmp_path / "c.csv", tmp_path / "out")
+
+
+def test_a_retry_that_made_no_progress_stops_instead_of_looping(tmp_path):
+    from lpa.train import record_slice
+
+    record_slice(tmp_path, attempt=1, start_epoch=0)
+    record_slice(tmp_path, attempt=2, start_epoch=5)  # the first slice finished five epochs
+    with pytest.raises(RuntimeError, match="no progress: attempt 2 of this job started at epoch 5"):
+        record_slice(tmp_path, attempt=3, start_epoch=5)
+    record_slice(tmp_path, attempt=1, start_epoch=5)  # a new invocation (attempt 1) starts the record afresh
+    assert (tmp_path / "slices.jsonl").read_text().count("attempt") == 1

@@ -101,6 +101,19 @@ def test_changing_k_replans_only_kmeans_and_what_depends_on_it(finished_run, tmp
     assert rules <= {"kmeans", "attributes", "finetune", "evaluate", "ablation", "all"}
 
 
+def test_speed_settings_never_redo_a_result(finished_run, tmp_path):
+    config = yaml.safe_load((finished_run / "config" / "config.yaml").read_text())
+    config["execution"].update(device="cpu", num_workers=1, threads=2, eval_batch_size=7)
+    config["features"]["batch_size"] = 5
+    (tmp_path / "speed.yaml").write_text(yaml.safe_dump(config))
+    assert "Nothing to be done" in snakemake(finished_run, "--dry-run", "--configfile", str(tmp_path / "speed.yaml"))
+    config["execution"]["amp"] = True  # changes the numbers (bf16 on CUDA): the training reruns
+    (tmp_path / "amp.yaml").write_text(yaml.safe_dump(config))
+    assert {"baseline", "finetune"} <= planned_rules(
+        snakemake(finished_run, "--dry-run", "--configfile", str(tmp_path / "amp.yaml"))
+    )
+
+
 def test_forcerun_one_stage(finished_run):
     out = snakemake(finished_run, "--dry-run", "--forcerun", "kmeans", "--until", "kmeans")
     assert planned_rules(out) == {"kmeans"}

@@ -11,20 +11,24 @@ rule baseline:
         logged("logs", "baseline/{method}.log"),
     benchmark:
         logged("benchmarks", "baseline/{method}.tsv")
+    # Each retry is another wall-time slice that resumes from last.pt (same runtime).
+    retries: config["execution"]["slices"] - 1
     conda:
         "../envs/torch.yaml"
     threads: config["execution"]["threads"]
     resources:
-        gpu=config["execution"]["gpus"],
-        mem_mb=config["execution"]["mem_mb"],
+        gpu=gpus(TRAIN_GPUS),
+        gres=gres(TRAIN_GPUS),
+        mem_mb=growing(config["execution"]["mem_mb"]),
         runtime=config["execution"]["runtime"],
+        attempt=lambda wildcards, attempt: attempt,
     params:
         flags=lambda wc: train_flags(wc, wc.method, "baseline"),
         out_dir=lambda wc, output: os.path.dirname(output.model),
         launcher=train_launcher(),
     shell:
         "{params.launcher} -m lpa.train {params.flags} --split {input.split} --counts {input.counts}"
-        " --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"
+        " --out-dir {params.out_dir} --threads {threads} --attempt {resources.attempt} > {log} 2>&1"
 
 
 rule import_paco:

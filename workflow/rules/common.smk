@@ -19,16 +19,33 @@ PYTHON_PATH = (
     if USE_CONDA
     else f"export PATH={shlex.quote(os.path.dirname(sys.executable))}:$PATH; "
 )
-shell.prefix(
-    f"set -euo pipefail; {PYTHON_PATH}export PYTHONPATH={shlex.quote(str(REPO))}:${{{{PYTHONPATH:-}}}}; "
-)
 sys.path.insert(0, str(REPO))
 
-from lpa.cli import cli_flags  # noqa: E402  (dependency-free)
-
-NUMBER = r"[0-9]+(\.[0-9]+)?(e-?[0-9]+)?"
+from lpa.cli import SPEED_ENV, cli_flags  # noqa: E402  (dependency-free)
 
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
+
+
+def speed_exports():
+    """Speed-only settings reach the jobs as environment variables, never as params, so that
+    changing them (device, DataLoader workers, evaluation and extraction batch) redoes nothing.
+    """
+    ex = config["execution"]
+    values = {
+        "device": ex["device"],
+        "num_workers": ex["num_workers"],
+        "eval_batch_size": ex["eval_batch_size"],
+        "features_batch_size": config["features"]["batch_size"],
+    }
+    return " ".join(f"{SPEED_ENV[k]}={shlex.quote(str(v))}" for k, v in values.items())
+
+
+shell.prefix(
+    f"set -euo pipefail; {PYTHON_PATH}export {speed_exports()} "
+    f"PYTHONPATH={shlex.quote(str(REPO))}:${{{{PYTHONPATH:-}}}}; "
+)
+
+NUMBER = r"[0-9]+(\.[0-9]+)?(e-?[0-9]+)?"
 
 DATASETS = list(config["datasets"])
 SEEDS = config["seeds"]
@@ -153,9 +170,41 @@ def verify_flags(wildcards):
     return f"{cli_flags(flags)} --note {shlex.quote(ds['note'])}"
 
 
-def execution_settings():
-    ex = config["execution"]
-    return {"device": ex["device"], "num_workers": ex["num_workers"], "amp": ex["amp"]}
+def gpus(n):
+    """The gpu resource of a job using n GPUs (0 where execution.gpu_request is gres)."""
+    return n if config["execution"]["gpu_request"] == "gpu" else 0
+
+
+def gres(n):
+    """The gres resource ("gpu:n") where execution.gpu_request is gres, else none."""
+    return f"gpu:{n}" if n and config["execution"]["gpu_request"] == "gres" else ""
+
+
+TRAIN_GPUS = config["execution"]["gpus"]
+ONE_GPU = min(TRAIN_GPUS, 1)  # extraction, K-means, evaluation: one GPU is enough
+
+
+def growing(base):
+    """A resource that doubles with every retry (Snakemake's attempt counts from 1)."""
+    return lambda wildcards, attempt: base * 2 ** (attempt - 1)
+
+
+def kmeans_mem_mb(wildcards, attempt):
+    """K-means holds its max_points x D float32 points once (normalised in place), plus room
+    for one feature shard batch and the libraries; doubled on every retry."""
+    model = config["model"]
+    dim = model["widths"][-1] if model["arch"] == "resnet_cifar" else 2048
+    points_mb = config["kmeans"]["max_points"] * dim * 4 / 2**20
+    return int(max(config["execution"]["mem_mb"], 1.25 * points_mb + 2000)) * 2 ** (
+        attempt - 1
+    )
+
+
+def verify_runtime(wildcards, threads, attempt):
+    """Minutes to open every listed image: 10 + the listed images at 25 images/s per thread."""
+    expected = dataset_cfg(wildcards)["expected"]
+    images = sum(expected.get(k) or 0 for k in ("train", "val", "test"))
+    return int(10 + images / (25 * threads * 60)) * 2 ** (attempt - 1)
 
 
 def train_flags(wildcards, objective, stage):
@@ -181,7 +230,9 @@ def train_flags(wildcards, objective, stage):
         "paco_beta": paco["beta"],
         "paco_gamma": paco["gamma"],
         "paco_temperature": paco["temperature"],
-        **execution_settings(),
+        "amp": config["execution"][
+            "amp"
+        ],  # changes the numbers: a param, unlike device and workers
     }
     if objective == "lpa":
         settings.update(
@@ -236,6 +287,17 @@ def model_checkpoint(wildcards):
         return run_path("baseline/ce/model.pt").format(**wildcards)
     tag = wildcards.model.removeprefix("lpa_")
     return run_path(f"finetune/{tag}/model.pt").format(**wildcards)
+
+
+def training_metrics(wildcards):
+    """The metrics.jsonl beside a trained model (an imported PaCo model has none)."""
+    return str(Path(model_checkpoint(wildcards)).with_name("metrics.jsonl"))
+
+
+def trained_models(dataset):
+    """Every model of a dataset trained by this workflow: ce, paco (unless imported), the LPA runs."""
+    imported = config["datasets"][dataset]["paco_checkpoint"]
+    return ["ce"] + ([] if imported else ["paco"]) + [f"lpa_{run}" for run in LPA_RUNS]
 
 
 def evaluations(wildcards, model, name):
@@ -370,6 +432,12 @@ def all_targets():
         seed=SEEDS[0],
         K=KS[0],
     )
+    targets += [
+        f"results/{d}/seed{s}/figures/training/{m}.png"
+        for d in DATASETS
+        for s in SEEDS
+        for m in trained_models(d)
+    ]
     if config["paper_table"] != "none":
         targets.append(f"results/paper/{config['paper_table']}.md")
     return targets

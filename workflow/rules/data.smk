@@ -8,7 +8,10 @@ rule verify:
         "results/{dataset}/benchmarks/verify.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: 4
+    threads: max(4, config["execution"]["threads"])
+    resources:
+        runtime=verify_runtime,
+        mem_mb=growing(2000),
     params:
         flags=verify_flags,
     shell:

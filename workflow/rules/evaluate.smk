@@ -13,10 +13,13 @@ rule evaluate:
         logged("benchmarks", "evaluate/{model}.tsv")
     conda:
         "../envs/torch.yaml"
-    threads: 1
-    params:
-        device=config["execution"]["device"],
+    threads: config["execution"]["threads"]
+    resources:
+        gpu=gpus(ONE_GPU),
+        gres=gres(ONE_GPU),
+        mem_mb=growing(config["execution"]["mem_mb"]),
+        runtime=growing(config["execution"]["runtime"]),
     shell:
         "python -m lpa.evaluate --checkpoint {input.model} --split {input.split} --counts {input.counts}"
-        " --device {params.device} --threads {threads}"
+        " --threads {threads}"
         " --out-summary {output.summary} --out-per-class {output.per_class} > {log} 2>&1"

@@ -15,16 +15,14 @@ rule features:
         logged("benchmarks", "features/{scatteritem}.tsv")
     conda:
         "../envs/torch.yaml"
-    threads: 1
+    threads: config["execution"]["threads"]
     resources:
-        gpu=min(config["execution"]["gpus"], 1),  # one GPU is enough here
-        mem_mb=config["execution"]["mem_mb"],
-        runtime=config["execution"]["runtime"],
+        gpu=gpus(ONE_GPU),
+        gres=gres(ONE_GPU),
+        mem_mb=growing(config["execution"]["mem_mb"]),
+        runtime=growing(config["execution"]["runtime"]),
     params:
-        batch_size=config["features"]["batch_size"],
         dtype=config["features"]["dtype"],
-        device=config["execution"]["device"],
     shell:
         "python -m lpa.features --checkpoint {input.model} --split {input.split} --shard {wildcards.scatteritem}"
-        " --batch-size {params.batch_size} --dtype {params.dtype}"
-        " --device {params.device} --threads {threads} --out {output} > {log} 2>&1"
+        " --dtype {params.dtype} --threads {threads} --out {output} > {log} 2>&1"

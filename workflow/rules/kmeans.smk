@@ -13,9 +13,10 @@ rule kmeans:
         "../envs/faiss.yaml"
     threads: config["execution"]["threads"]
     resources:
-        gpu=min(config["execution"]["gpus"], 1),  # one GPU is enough here
-        mem_mb=config["execution"]["mem_mb"],
-        runtime=config["execution"]["runtime"],
+        gpu=gpus(ONE_GPU),
+        gres=gres(ONE_GPU),
+        mem_mb=kmeans_mem_mb,
+        runtime=growing(config["execution"]["runtime"]),
     params:
         flags=lambda wc: cli_flags(
             {

@@ -3,6 +3,7 @@ localrules:
     tables,
     ablation,
     paper_table,
+    curves,
 
 
 rule tables:
@@ -67,6 +68,23 @@ rule figures:
         "python -m lpa.figures --scores {input.scores} --balance {input.balance} --split {input.split}"
         " --counts {input.counts} --out-retrieval {output.retrieval}"
         " --out-frequencies {output.frequencies} > {log} 2>&1"
+
+
+rule curves:
+    """Training curves of one run: each loss term, train top-1 and lr against epoch."""
+    input:
+        training_metrics,
+    output:
+        run_path("figures/training/{model}.png"),
+    log:
+        logged("logs", "figures/training/{model}.log"),
+    benchmark:
+        logged("benchmarks", "figures/training/{model}.tsv")
+    conda:
+        "../envs/torch.yaml"
+    shell:
+        "python -m lpa.curves --metrics {input} --title '{wildcards.dataset}, seed {wildcards.seed}, {wildcards.model}'"
+        " --out {output} > {log} 2>&1"
 
 
 rule paper_table:
