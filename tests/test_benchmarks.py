@@ -63,7 +63,8 @@ def test_cifar100_lt_tiny(tmp_path):
     results = run_benchmark(tmp_path, config)
     table = pd.read_csv(results / "paper" / "table1.csv").set_index("method")
     assert list(table.columns) == ["100", "50", "10"]
-    assert table.loc["PaCo (paper)", "100"] == 52.0
+    assert float(table.loc["PaCo (paper)", "100"]) == 52.0
+    assert table.loc["LPA - PaCo (ours, paired)", "100"].endswith("(1 seed)")
     assert (table.loc[["PaCo (ours)", "LPA (ours)"]] != "not run").all().all()
     provenance = yaml.safe_load((results / "cifar100_lt_if100" / "data" / "provenance.json").read_text())
     assert provenance["split_sizes"] == {"train": sum(int(100 * 0.01 ** (c / 99)) for c in range(100)), "test": 100}

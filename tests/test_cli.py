@@ -42,7 +42,7 @@ def test_shipped_configs_validate_and_get_defaults(path):
     config = yaml.safe_load(path.read_text())
     validate(config, str(SCHEMA), set_default=True)
     assert config["kmeans"]["nredo"] == 1  # filled from the schema
-    assert config["finetune"]["similarity"] == "cosine"
+    assert config["finetune"]["similarity"] == ["cosine", "label"]  # the attributes and the label control
 
 
 @pytest.mark.parametrize(

@@ -59,3 +59,13 @@ def test_paper_configs_ask_the_cluster_for_what_their_jobs_need(name, tmp_path):
         runtimes = {int(j["runtime"]) for j in jobs if j["rule"] == stage}
         assert runtimes and min(runtimes) * slices / 60 >= hours, (stage, runtimes, hours)
     print(f"{name}: PaCo baseline {flops_per_image * images * config['baseline']['epochs'] / 1e18:.2f} EFLOP")
+
+
+def test_gres_replaces_gpus_where_a_cluster_refuses_them(tmp_path):
+    config = yaml.safe_load((REPO / "config" / "imagenet_lt.yaml").read_text())
+    config["execution"]["gpu_request"] = "gres"
+    (tmp_path / "gres.yaml").write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(tmp_path / "gres.yaml", tmp_path)
+    for job in jobs:
+        if job["rule"] in GPU_RULES:
+            assert job["gres"] == "gpu:1" and job["gpu"] == "0", job

@@ -114,6 +114,19 @@ def test_speed_settings_never_redo_a_result(finished_run, tmp_path):
     )
 
 
+def test_report_holds_the_tables_and_figures(finished_run, tmp_path):
+    snakemake(finished_run, "--report", str(tmp_path / "report.html"))
+    html = (tmp_path / "report.html").read_text()
+    for name in (
+        "accuracy.csv",
+        "per_class_accuracy.png",
+        "lpa_ablation_paired.csv",
+        "retrieval.png",
+        "Training curves",
+    ):
+        assert name in html, name
+
+
 def test_forcerun_one_stage(finished_run):
     out = snakemake(finished_run, "--dry-run", "--forcerun", "kmeans", "--until", "kmeans")
     assert planned_rules(out) == {"kmeans"}
@@ -196,3 +209,21 @@ def test_a_checkpoint_saved_by_pacos_code_replaces_the_trained_baseline(finished
     (fresh / "config.yaml").write_text(yaml.safe_dump(config))
     out = snakemake(fresh.parent, "--dry-run", check=False)
     assert "no.pth" in out and "MissingInputException" in out
+
+
+def test_the_workflow_runs_as_a_snakemake_module(finished_run, tmp_path):
+    (tmp_path / "config").mkdir()
+    shutil.copy(REPO / ".test" / "config" / "config.yaml", tmp_path / "config" / "lpa.yaml")
+    snakefile = str(REPO / "workflow" / "Snakefile")
+    (tmp_path / "Snakefile").write_text(
+        'configfile: "config/lpa.yaml"\n\n\n'
+        f"module lpa:\n    snakefile:\n        {snakefile!r}\n    config:\n        config\n\n\n"
+        "use rule * from lpa\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--directory", str(tmp_path)],
+        capture_output=True, text=True, env=ENV, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    rel = "results/digits_lt/tables/accuracy.csv"
+    assert (tmp_path / rel).read_text() == (finished_run / rel).read_text()

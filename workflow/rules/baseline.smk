@@ -11,8 +11,7 @@ rule baseline:
         logged("logs", "baseline/{method}.log"),
     benchmark:
         logged("benchmarks", "baseline/{method}.tsv")
-    # Each retry is another wall-time slice that resumes from last.pt (same runtime).
-    retries: config["execution"]["slices"] - 1
+    retries: TRAIN_RETRIES
     conda:
         "../envs/torch.yaml"
     threads: config["execution"]["threads"]

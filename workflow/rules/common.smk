@@ -8,8 +8,16 @@ from pathlib import Path
 from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
-REPO = Path(workflow.basedir).parent
-# Jobs (local, conda or SLURM) import the package from this checkout. Snakemake formats the
+# The package's code: the checkout this file belongs to (found from this file, not from the
+# working directory, so the workflow also runs as a Snakemake module), else an installed lpa
+# (e.g. a remote module, with `pip install` of this repository).
+HERE = Path(str(workflow.current_basedir)).resolve()  # workflow/rules
+REPO = HERE.parents[1]
+if not (REPO / "lpa" / "__init__.py").exists():
+    import lpa
+
+    REPO = Path(lpa.__file__).resolve().parents[1]
+# Jobs (local, conda or SLURM) import the package from there. Snakemake formats the
 # prefix too, hence the doubled braces around the shell's ${PYTHONPATH:-}. Without
 # --use-conda, a job's `python` is the interpreter that runs Snakemake (e.g. .venv/bin), so
 # `.venv/bin/snakemake ...` works without activating the environment.
@@ -181,6 +189,9 @@ def gres(n):
 
 
 TRAIN_GPUS = config["execution"]["gpus"]
+# On a cluster each retry of a training job is another wall-time slice that resumes from
+# last.pt (same runtime); run here, a failure fails at once.
+TRAIN_RETRIES = config["execution"]["slices"] - 1 if workflow.non_local_exec else 0
 ONE_GPU = min(TRAIN_GPUS, 1)  # extraction, K-means, evaluation: one GPU is enough
 
 

@@ -25,8 +25,7 @@ rule finetune:
             "benchmarks",
             "finetune/K{K}_{similarity}_alpha{alpha}_e{ft_epochs}_lr{ft_lr}.tsv",
         )
-    # Each retry is another wall-time slice that resumes from last.pt (same runtime).
-    retries: config["execution"]["slices"] - 1
+    retries: TRAIN_RETRIES
     conda:
         "../envs/torch.yaml"
     threads: config["execution"]["threads"]

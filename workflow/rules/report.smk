@@ -11,9 +11,24 @@ rule tables:
     input:
         unpack(table_inputs),
     output:
-        csv="results/{dataset}/tables/accuracy.csv",
-        md="results/{dataset}/tables/accuracy.md",
-        plot="results/{dataset}/tables/per_class_accuracy.png",
+        csv=report(
+            "results/{dataset}/tables/accuracy.csv",
+            caption="../report/accuracy.rst",
+            category="Results",
+            subcategory="{dataset}",
+        ),
+        md=report(
+            "results/{dataset}/tables/accuracy.md",
+            caption="../report/accuracy.rst",
+            category="Results",
+            subcategory="{dataset}",
+        ),
+        plot=report(
+            "results/{dataset}/tables/per_class_accuracy.png",
+            caption="../report/per_class_accuracy.rst",
+            category="Results",
+            subcategory="{dataset}",
+        ),
     log:
         "results/{dataset}/logs/tables.log",
     benchmark:
@@ -32,9 +47,19 @@ rule ablation:
     input:
         ablation_inputs,
     output:
-        csv="results/{dataset}/tables/lpa_ablation.csv",
+        csv=report(
+            "results/{dataset}/tables/lpa_ablation.csv",
+            caption="../report/ablation.rst",
+            category="LPA ablation",
+            subcategory="{dataset}",
+        ),
         md="results/{dataset}/tables/lpa_ablation.md",
-        paired="results/{dataset}/tables/lpa_ablation_paired.csv",
+        paired=report(
+            "results/{dataset}/tables/lpa_ablation_paired.csv",
+            caption="../report/ablation_paired.rst",
+            category="LPA ablation",
+            subcategory="{dataset}",
+        ),
     log:
         "results/{dataset}/logs/ablation.log",
     benchmark:
@@ -56,8 +81,18 @@ rule figures:
         split="results/{dataset}/data/split.parquet",
         counts="results/{dataset}/data/class_counts.csv",
     output:
-        retrieval=run_path("figures/K{K}/retrieval.png"),
-        frequencies=run_path("figures/K{K}/attribute_frequencies.png"),
+        retrieval=report(
+            run_path("figures/K{K}/retrieval.png"),
+            caption="../report/retrieval.rst",
+            category="Pseudo-attributes",
+            subcategory="{dataset}",
+        ),
+        frequencies=report(
+            run_path("figures/K{K}/attribute_frequencies.png"),
+            caption="../report/frequencies.rst",
+            category="Pseudo-attributes",
+            subcategory="{dataset}",
+        ),
     log:
         logged("logs", "figures/K{K}.log"),
     benchmark:
@@ -75,7 +110,13 @@ rule curves:
     input:
         training_metrics,
     output:
-        run_path("figures/training/{model}.png"),
+        report(
+            run_path("figures/training/{model}.png"),
+            caption="../report/curves.rst",
+            category="Training curves",
+            subcategory="{dataset}",
+            labels={"seed": "{seed}", "model": "{model}"},
+        ),
     log:
         logged("logs", "figures/training/{model}.log"),
     benchmark:
@@ -93,7 +134,11 @@ rule paper_table:
         paper_table_inputs,
     output:
         md="results/paper/{table}.md",
-        csv="results/paper/{table}.csv",
+        csv=report(
+            "results/paper/{table}.csv",
+            caption="../report/paper.rst",
+            category="Paper tables",
+        ),
     log:
         "results/paper/logs/{table}.log",
     benchmark:
