@@ -98,7 +98,7 @@ def test_changing_k_replans_only_kmeans_and_what_depends_on_it(finished_run, tmp
     (tmp_path / "k.yaml").write_text(yaml.safe_dump(config))
     rules = planned_rules(snakemake(finished_run, "--dry-run", "--configfile", str(tmp_path / "k.yaml")))
     assert {"kmeans", "attributes", "finetune", "evaluate"} <= rules
-    assert rules <= {"kmeans", "attributes", "finetune", "evaluate", "ablation", "all"}
+    assert rules <= {"kmeans", "attributes", "finetune", "evaluate", "ablation", "curves", "all"}
 
 
 def test_speed_settings_never_redo_a_result(finished_run, tmp_path):
@@ -166,7 +166,7 @@ def test_slurm_profile_runs_the_workflow_like_a_local_run(finished_run, tmp_path
     )
     submitted = [line for line in out.splitlines() if "has been submitted with SLURM jobid" in line]
     jobs = planned_jobs(snakemake(tmp_path, "--dry-run", "--forceall"))
-    local = {"all", "tables", "ablation", "paper_table"}  # the workflow's localrules
+    local = {"all", "tables", "ablation", "paper_table", "curves"}  # the workflow's localrules
     assert len(submitted) == sum(n for rule, n in jobs.items() if rule not in local), out[-3000:]
     for rel in ("tables/accuracy.csv", "tables/lpa_ablation.csv", "seed0/evaluate/paco/per_class.csv"):
         ours = (tmp_path / "results" / "digits_lt" / rel).read_text()
