@@ -1,6 +1,6 @@
 """Training curves of one run, from its ``metrics.jsonl``: each loss term, train top-1 and lr per epoch.
 
-    python -m lpa.curves --metrics results/.../metrics.jsonl --title "PaCo, seed 0" --out curves.png
+python -m lpa.curves --metrics results/.../metrics.jsonl --title "PaCo, seed 0" --out curves.png
 """
 
 from __future__ import annotations

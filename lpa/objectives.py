@@ -89,7 +89,7 @@ class LPAObjective(PaCoObjective):
         if len(attributes) != len(class_counts):
             raise ValueError(f"attributes have {len(attributes)} classes, class counts {len(class_counts)}")
         self.lpa_alpha = lpa_alpha
-        self.supcon = SupConLoss(supcon_temperature)
+        self.supcon = SupConLoss(supcon_temperature, check_weights=False)  # similarities are >= 0 by construction
         self.register_buffer("similarity", torch.from_numpy(class_similarity(attributes, similarity)))
 
     def forward(self, model: nn.Module, views, labels: torch.Tensor):

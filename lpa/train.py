@@ -164,6 +164,41 @@ def seed_everything(seed: int, epoch: int, rank: int) -> None:
     random.seed(value)
 
 
+def train_step(
+    net: torch.nn.Module,
+    objective: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    views,
+    labels: torch.Tensor,
+    sums: torch.Tensor,
+    first_bad: torch.Tensor,
+    step: int,
+    amp: bool = False,
+) -> tuple[str, ...]:
+    """One SGD step that reads nothing back from the device (no host sync); returns the loss names.
+
+    ``sums`` (len(LOSS_NAMES) + 2,) float64 on the device accumulates each loss times the batch,
+    the correct predictions and the images seen; ``first_bad`` (1,) long holds the first step
+    whose loss was not finite (-1: none). Both are read once per epoch.
+    """
+    device_type = labels.device.type
+    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp):
+        losses, logits = objective(net, views, labels)
+    optimizer.zero_grad(set_to_none=True)
+    losses["loss"].backward()
+    optimizer.step()
+    with torch.no_grad():
+        batch = labels.shape[0]
+        zero = sums.new_zeros(())
+        terms = torch.stack([losses[n].detach().to(sums.dtype) if n in losses else zero for n in LOSS_NAMES])
+        sums[: len(LOSS_NAMES)] += terms * batch
+        sums[-2] += (logits.argmax(1) == labels).sum()
+        sums[-1] += batch
+        bad = ~torch.isfinite(losses["loss"].detach())
+        first_bad.copy_(torch.where(bad & (first_bad < 0), step, first_bad))
+    return tuple(losses)
+
+
 def _to(views, device):
     return (
         tuple(v.to(device, non_blocking=True) for v in views) if isinstance(views, (list, tuple)) else views.to(device)
@@ -290,7 +325,6 @@ def train(
         sampler.set_epoch(epoch)
         dataset.epoch = epoch
         net.train()
-        totals = torch.zeros(len(LOSS_NAMES) + 2, dtype=torch.float64)  # loss sums, correct, seen
         tic = time.perf_counter()
         bar = tqdm(
             loader, desc=f"{cfg.objective} epoch {epoch + 1}/{cfg.epochs}", mininterval=10, leave=False,
@@ -299,28 +333,22 @@ def train(
         lr = learning_rate(cfg, epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
+        sums = torch.zeros(len(LOSS_NAMES) + 2, dtype=torch.float64, device=device)
+        first_bad = torch.full((1,), -1, dtype=torch.long, device=device)
+        amp = cfg.amp and device.type == "cuda"
         for step, (views, labels) in enumerate(bar):
-            views, labels = _to(views, device), labels.to(device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda"):
-                losses, logits = objective(net, views, labels)
-            if not torch.isfinite(losses["loss"]):
-                raise ValueError(f"loss became {losses['loss'].item()} at epoch {epoch + 1}, step {step}")
-            optimizer.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            optimizer.step()
-            for i, name in enumerate(LOSS_NAMES):
-                if name in losses:
-                    totals[i] += float(losses[name].detach()) * len(labels)
-            totals[-2] += int((logits.argmax(1) == labels).sum())
-            totals[-1] += len(labels)
-        if ctx.world_size > 1:
-            totals = distributed.all_sum(totals)
+            views, labels = _to(views, device), labels.to(device, non_blocking=True)
+            reported = train_step(net, objective, optimizer, views, labels, sums, first_bad, step, amp)
+        # the epoch's one read-back: before any checkpoint of it is written
+        if int(first_bad) >= 0:
+            raise ValueError(f"the loss became non-finite at epoch {epoch + 1}, step {int(first_bad)}")
+        totals = distributed.all_sum(sums) if ctx.world_size > 1 else sums.cpu()
         seconds = time.perf_counter() - tic
         seen = float(totals[-1])
         record = {
             "epoch": epoch + 1,
             "lr": lr,
-            **{name: float(totals[i]) / seen for i, name in enumerate(LOSS_NAMES) if name in losses},
+            **{name: float(totals[i]) / seen for i, name in enumerate(LOSS_NAMES) if name in reported},
             "train_top1": 100.0 * float(totals[-2]) / seen,
             "seconds": seconds,
             "images_per_second": seen / seconds,

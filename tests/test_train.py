@@ -129,3 +129,69 @@ def test_a_retry_that_made_no_progress_stops_instead_of_looping(tmp_path):
         record_slice(tmp_path, attempt=3, start_epoch=5)
     record_slice(tmp_path, attempt=1, start_epoch=5)  # a new invocation (attempt 1) starts the record afresh
     assert (tmp_path / "slices.jsonl").read_text().count("attempt") == 1
+
+
+class ScalarReads:
+    """A dispatch mode that counts aten._local_scalar_dense: what .item(), float() and int() of a tensor call."""
+
+    def __new__(cls):
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        class Mode(TorchDispatchMode):
+            calls = 0
+
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                if func is torch.ops.aten._local_scalar_dense.default:
+                    Mode.calls += 1
+                return func(*args, **(kwargs or {}))
+
+        return Mode()
+
+
+@pytest.mark.parametrize("objective", ["paco", "lpa"])
+def test_a_training_step_reads_nothing_back_from_the_device(objective):
+    from lpa.models import LongTailNet, ModelConfig
+    from lpa.objectives import LPAObjective
+    from lpa.train import LOSS_NAMES, train_step
+
+    torch.manual_seed(0)
+    model = LongTailNet(ModelConfig(depth=8, widths=(4, 8, 8), in_channels=1, proj_dims=(8, 4), queue_size=16), 5)
+    paco = dict(alpha=0.05, beta=1.0, gamma=1.0, temperature=0.1)
+    attributes = np.random.default_rng(0).dirichlet(np.ones(3), size=5)
+    loss = PaCoObjective([9, 5, 3, 2, 1], **paco) if objective == "paco" else LPAObjective(
+        [9, 5, 3, 2, 1], attributes, **paco, lpa_alpha=0.5, supcon_temperature=0.1
+    )  # fmt: skip
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    sums = torch.zeros(len(LOSS_NAMES) + 2, dtype=torch.float64)
+    first_bad = torch.full((1,), -1)
+    batches = [((torch.randn(8, 1, 8, 8), torch.randn(8, 1, 8, 8)), torch.randint(0, 5, (8,))) for _ in range(3)]
+    train_step(model, loss, optimizer, *batches[0], sums, first_bad, 0)  # the first step creates the momenta
+    reads = ScalarReads()
+    with reads:
+        for step, (views, labels) in enumerate(batches[1:], 1):
+            names = train_step(model, loss, optimizer, views, labels, sums, first_bad, step)
+    assert reads.calls == 0
+    control = ScalarReads()
+    with control:
+        float(sums[0])  # a read-back, which the mode must see
+    assert control.calls == 1
+    assert sums[-1] == 24 and int(first_bad) == -1 and sums[0] > 0
+    assert ("supcon" in names) == (objective == "lpa")
+
+
+def test_a_non_finite_loss_names_its_epoch_and_first_step(digits_split, tmp_path, monkeypatch):
+    split, counts = digits_split
+    real = PaCoObjective.forward
+    calls = []
+
+    def nan_from_the_third_step(self, *args):
+        calls.append(1)
+        losses, logits = real(self, *args)
+        if len(calls) >= 3:
+            losses["loss"] = losses["loss"] * float("nan")
+        return losses, logits
+
+    monkeypatch.setattr(PaCoObjective, "forward", nan_from_the_third_step)
+    with pytest.raises(ValueError, match="non-finite at epoch 1, step 2"):
+        train(tiny("paco"), split, counts, tmp_path / "nan")
+    assert not (tmp_path / "nan" / "last.pt").exists()  # no checkpoint of the bad epoch

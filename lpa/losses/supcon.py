@@ -28,11 +28,14 @@ class SupConLoss(nn.Module):
         Returns a scalar.
     """
 
-    def __init__(self, temperature: float = 0.07) -> None:
+    def __init__(self, temperature: float = 0.07, check_weights: bool = True) -> None:
         super().__init__()
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         self.temperature = temperature
+        # the check reads a flag back from the device; a caller whose weights are non-negative
+        # by construction (LPA's class similarities) turns it off to keep its step sync-free
+        self.check_weights = check_weights
 
     def forward(self, features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         n = features.shape[0]
@@ -46,11 +49,10 @@ class SupConLoss(nn.Module):
         sim = (features @ features.T / self.temperature).masked_fill(eye, float("-inf"))
         log_prob = (sim - torch.logsumexp(sim, dim=1, keepdim=True)).masked_fill(eye, 0.0)
         w = weights.to(sim).masked_fill(eye, 0.0)
-        if (w < 0).any():
+        if self.check_weights and (w < 0).any():
             raise ValueError("SupConLoss weights must be non-negative")
         total = w.sum(1)
-        anchors = total > 0
-        if not anchors.any():
-            return features.sum() * 0.0
-        per_anchor = -(w * log_prob).sum(1)[anchors] / total[anchors]
-        return per_anchor.mean()
+        anchors = (total > 0).to(sim.dtype)
+        # a mean over the anchors with positives, without reading their number back to the host
+        per_anchor = -(w * log_prob).sum(1) / total.clamp_min(torch.finfo(sim.dtype).tiny)
+        return (per_anchor * anchors).sum() / anchors.sum().clamp_min(1.0)
