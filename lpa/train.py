@@ -371,6 +371,8 @@ def train(
         distributed.barrier()
 
     if ctx.is_main:
+        # again here: a slice that resumes after the last epoch runs no epoch, and Snakemake
+        # removed the outputs (metrics.jsonl among them) of the attempt before
         write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
         write_json(out_dir / "config.json", resolved)
         (out_dir / "slices.jsonl").unlink(missing_ok=True)

@@ -99,3 +99,19 @@ def test_weight_diagnostic_limits_and_a_worked_example():
     row = weight_diagnostic(w, counts, batch_size=8).iloc[2]
     assert row["other_share"] == pytest.approx(6.3 / (2.4 + 6.3))
     assert row["effective_positives"] == pytest.approx((2.4 + 6.3) ** 2 / (2.4 + 0.25 * 12.6))
+
+
+def test_the_workflow_and_the_schema_accept_the_similarities_the_package_knows():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from lpa.attributes import SIMILARITY_PATTERN
+
+    repo = Path(__file__).parents[1]
+    smk = re.search(r'^SIMILARITY = r"([^"]+)"', (repo / "workflow/rules/common.smk").read_text(), re.M)
+    assert smk and smk.group(1) == SIMILARITY_PATTERN
+    schema = yaml.safe_load((repo / "workflow/schemas/config.schema.yaml").read_text())
+    item = schema["properties"]["finetune"]["properties"]["similarity"]["items"]["pattern"]
+    assert item == "^(" + SIMILARITY_PATTERN.removesuffix("|none") + ")$"  # none: alpha 0 only

@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from lpa.checkpoints import load_checkpoint
 from lpa.objectives import PaCoObjective
@@ -131,21 +132,17 @@ def test_a_retry_that_made_no_progress_stops_instead_of_looping(tmp_path):
     assert (tmp_path / "slices.jsonl").read_text().count("attempt") == 1
 
 
-class ScalarReads:
-    """A dispatch mode that counts aten._local_scalar_dense: what .item(), float() and int() of a tensor call."""
+class ScalarReads(TorchDispatchMode):
+    """Counts aten._local_scalar_dense: what .item(), float() and int() of a tensor call."""
 
-    def __new__(cls):
-        from torch.utils._python_dispatch import TorchDispatchMode
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
 
-        class Mode(TorchDispatchMode):
-            calls = 0
-
-            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-                if func is torch.ops.aten._local_scalar_dense.default:
-                    Mode.calls += 1
-                return func(*args, **(kwargs or {}))
-
-        return Mode()
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten._local_scalar_dense.default:
+            self.calls += 1
+        return func(*args, **(kwargs or {}))
 
 
 @pytest.mark.parametrize("objective", ["paco", "lpa"])

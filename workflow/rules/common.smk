@@ -195,9 +195,13 @@ TRAIN_RETRIES = config["execution"]["slices"] - 1 if workflow.non_local_exec els
 ONE_GPU = min(TRAIN_GPUS, 1)  # extraction, K-means, evaluation: one GPU is enough
 
 
+def doubled(value, attempt):
+    """A resource doubled on every retry (Snakemake's attempt counts from 1)."""
+    return int(value) * 2 ** (attempt - 1)
+
+
 def growing(base):
-    """A resource that doubles with every retry (Snakemake's attempt counts from 1)."""
-    return lambda wildcards, attempt: base * 2 ** (attempt - 1)
+    return lambda wildcards, attempt: doubled(base, attempt)
 
 
 def kmeans_mem_mb(wildcards, attempt):
@@ -206,16 +210,14 @@ def kmeans_mem_mb(wildcards, attempt):
     model = config["model"]
     dim = model["widths"][-1] if model["arch"] == "resnet_cifar" else 2048
     points_mb = config["kmeans"]["max_points"] * dim * 4 / 2**20
-    return int(max(config["execution"]["mem_mb"], 1.25 * points_mb + 2000)) * 2 ** (
-        attempt - 1
-    )
+    return doubled(max(config["execution"]["mem_mb"], 1.25 * points_mb + 2000), attempt)
 
 
 def verify_runtime(wildcards, threads, attempt):
     """Minutes to open every listed image: 10 + the listed images at 25 images/s per thread."""
     expected = dataset_cfg(wildcards)["expected"]
     images = sum(expected.get(k) or 0 for k in ("train", "val", "test"))
-    return int(10 + images / (25 * threads * 60)) * 2 ** (attempt - 1)
+    return doubled(10 + images / (25 * threads * 60), attempt)
 
 
 def train_flags(wildcards, objective, stage):
@@ -241,9 +243,8 @@ def train_flags(wildcards, objective, stage):
         "paco_beta": paco["beta"],
         "paco_gamma": paco["gamma"],
         "paco_temperature": paco["temperature"],
-        "amp": config["execution"][
-            "amp"
-        ],  # changes the numbers: a param, unlike device and workers
+        # bf16 changes the numbers: a param, unlike the speed settings
+        "amp": config["execution"]["amp"],
     }
     if objective == "lpa":
         settings.update(
