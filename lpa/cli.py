@@ -71,6 +71,7 @@ def cli_flags(settings: dict[str, Any]) -> str:
 SPEED_ENV = {
     "device": "LPA_DEVICE",
     "num_workers": "LPA_NUM_WORKERS",
+    "compile": "LPA_COMPILE",
     "eval_batch_size": "LPA_EVAL_BATCH_SIZE",
     "features_batch_size": "LPA_FEATURES_BATCH_SIZE",
 }
@@ -79,4 +80,10 @@ SPEED_ENV = {
 def speed_default(name: str, default: Any) -> Any:
     """A speed setting's default: its environment variable (:data:`SPEED_ENV`) if set, else ``default``."""
     value = os.environ.get(SPEED_ENV[name])
-    return default if value in (None, "") else type(default)(value)
+    if value in (None, ""):
+        return default
+    if isinstance(default, bool):
+        if value.lower() not in ("0", "1", "true", "false"):
+            raise ValueError(f"{SPEED_ENV[name]}={value!r}: expected true or false")
+        return value.lower() in ("1", "true")
+    return type(default)(value)

@@ -79,6 +79,10 @@ class DigitsSource:
     def load(self, image_id: int) -> Image.Image:
         return Image.fromarray(self.images[image_id], mode="L")
 
+    def pixels(self, image_ids: Sequence[int]) -> np.ndarray:
+        """(N, H, W, C) uint8 pixels of ``image_ids``: what device augmentation starts from."""
+        return self.images[np.asarray(image_ids)][..., None]
+
     def make_split(self, cfg: DataConfig) -> pd.DataFrame:
         """Balanced seeded test set, long-tailed training set from the rest."""
         targets = self.targets
@@ -128,6 +132,15 @@ class Cifar100Source:
     def load(self, image_id: int) -> Image.Image:
         part, i = ("test", image_id - self.TEST_OFFSET) if image_id >= self.TEST_OFFSET else ("train", image_id)
         return Image.fromarray(self.data[part][i])
+
+    def pixels(self, image_ids: Sequence[int]) -> np.ndarray:
+        """(N, 32, 32, 3) uint8 pixels of ``image_ids``: what device augmentation starts from."""
+        ids = np.asarray(image_ids)
+        out = np.empty((len(ids), 32, 32, 3), np.uint8)
+        test = ids >= self.TEST_OFFSET
+        out[~test] = self.data["train"][ids[~test]]
+        out[test] = self.data["test"][ids[test] - self.TEST_OFFSET]
+        return out
 
     def make_split(self, cfg: DataConfig) -> pd.DataFrame:
         """The LDAM-DRW / PaCo long-tailed training subset and the full balanced test set."""
@@ -251,6 +264,36 @@ class ImageDataset(Dataset):
             np.random.seed(value % 2**32)
             random.seed(value)
         return self.transform(image), int(self.labels[i])
+
+
+class DeviceLoader:
+    """Batches of (views, labels) augmented on the device from the whole training set held there.
+
+    ``pixels`` (N, C, H, W) uint8 and ``labels`` (N,) live on the training device; each batch
+    of positions from ``sampler`` (the process's share of a global batch) goes through
+    ``augment(images, generator)`` (:class:`lpa.device_transforms.BatchRecipe`). The generator
+    lives on the device and is seeded from (seed, epoch, rank), so a resumed epoch replays
+    exactly; the positions of a whole epoch go to the device at once, and no step reads
+    anything back.
+    """
+
+    def __init__(self, pixels: torch.Tensor, labels: torch.Tensor, sampler, augment, seed: int, rank: int = 0):
+        self.pixels, self.labels, self.sampler, self.augment = pixels, labels, sampler, augment
+        self.seed, self.rank, self.epoch = seed, rank, 0
+        self.generator = torch.Generator(pixels.device)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self):
+        self.generator.manual_seed(self.seed * 1_000_003 + self.epoch * 1_009 + self.rank)
+        batches = list(self.sampler)
+        positions = torch.as_tensor(np.concatenate(batches), dtype=torch.long).to(self.pixels.device)
+        start = 0
+        for batch in batches:
+            index = positions[start : start + len(batch)]
+            start += len(batch)
+            yield self.augment(self.pixels[index], self.generator), self.labels[index]
 
 
 def long_tailed_counts(n_max: int, imbalance_factor: float, num_classes: int) -> list[int]:

@@ -28,7 +28,8 @@ from lpa import distributed
 from lpa.attributes import read_class_attributes
 from lpa.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from lpa.cli import add_dataclass_arguments, dataclass_from_args, speed_default
-from lpa.data import ImageDataset, open_source, read_class_counts, read_split
+from lpa.data import DeviceLoader, ImageDataset, open_source, read_class_counts, read_split
+from lpa.device_transforms import DEVICE_RECIPES, BatchRecipe
 from lpa.io import run_main, setup_logging, write_json, write_text
 from lpa.models import LongTailNet, ModelConfig
 from lpa.objectives import CrossEntropyObjective, LPAObjective, PaCoObjective
@@ -79,10 +80,14 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     num_workers: int = 0
     amp: bool = False  # bfloat16 autocast on CUDA (a speed setting; PaCo trained in fp32)
+    augment_on: str = "device"  # device (batched, where the recipe has a device path) | workers (PIL)
+    compile: bool = False  # torch.compile the training step
 
     def __post_init__(self) -> None:
         if self.objective not in ("ce", "paco", "lpa"):
             raise ValueError(f"objective must be ce, paco or lpa, got {self.objective!r}")
+        if self.augment_on not in ("device", "workers"):
+            raise ValueError(f"augment_on must be device or workers, got {self.augment_on!r}")
         if self.schedule not in ("step", "cosine"):
             raise ValueError(f"schedule must be step or cosine, got {self.schedule!r}")
         for name in ("epochs", "batch_size"):
@@ -144,7 +149,7 @@ def build_objective(cfg: TrainConfig, counts: Sequence[int], attributes: np.ndar
     )
 
 
-SPEED_FIELDS = ("device", "num_workers")  # may differ between the slices of one run
+SPEED_FIELDS = ("device", "num_workers", "compile")  # may differ between the slices of one run
 
 
 def same_run(saved: dict | None, resolved: dict) -> bool:
@@ -200,9 +205,28 @@ def train_step(
 
 
 def _to(views, device):
-    return (
-        tuple(v.to(device, non_blocking=True) for v in views) if isinstance(views, (list, tuple)) else views.to(device)
-    )
+    """Views on ``device``; on CUDA in channels_last, the layout its convolutions run fastest in."""
+    layout = torch.channels_last if device.type == "cuda" else torch.preserve_format
+    move = lambda v: v.to(device, non_blocking=True, memory_format=layout)  # noqa: E731
+    return tuple(move(v) for v in views) if isinstance(views, (list, tuple)) else move(views)
+
+
+def build_loader(cfg: TrainConfig, source, train_rows, sampler, device: torch.device, rank: int):
+    """Batches of augmented views: made on ``device`` when ``cfg.augment_on`` is device and the recipe
+    and the image source allow it (:data:`lpa.device_transforms.DEVICE_RECIPES`, an in-memory
+    source), else by PIL in DataLoader workers."""
+    two_views = cfg.objective != "ce"
+    ids, labels = train_rows["image_id"].to_numpy(), train_rows["label"].to_numpy()
+    if cfg.augment_on == "device":
+        if cfg.augment in DEVICE_RECIPES and hasattr(source, "pixels"):
+            pixels = torch.from_numpy(source.pixels(ids)).permute(0, 3, 1, 2).contiguous().to(device)
+            augment = BatchRecipe(cfg.augment, two_views, size=cfg.image_size, normalize=cfg.normalize)
+            return DeviceLoader(pixels, torch.tensor(labels, device=device), sampler, augment, cfg.seed, rank)
+        log.info("recipe %s from a %s has no device path: augmenting in workers", cfg.augment,
+                 type(source).__name__)  # fmt: skip
+    transform = train_transform(cfg.augment, two_views, size=cfg.image_size, normalize=cfg.normalize)
+    dataset = ImageDataset(source, ids, labels, transform, seed=cfg.seed)
+    return DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
 
 
 def record_slice(out_dir: Path, attempt: int, start_epoch: int) -> None:
@@ -291,39 +315,38 @@ def train(
 
     if ctx.is_main:
         record_slice(out_dir, attempt, start_epoch)
-    dataset = ImageDataset(
-        source,
-        train_rows["image_id"].to_numpy(),
-        train_rows["label"].to_numpy(),
-        train_transform(cfg.augment, two_views=cfg.objective != "ce", size=cfg.image_size, normalize=cfg.normalize),
-        seed=cfg.seed,
-    )
     # never a batch of one through BatchNorm: drop the last partial batch when there are full ones
     sampler = distributed.GlobalBatchSampler(
-        len(dataset), cfg.batch_size, cfg.seed, ctx, len(dataset) >= cfg.batch_size
+        len(train_rows), cfg.batch_size, cfg.seed, ctx, len(train_rows) >= cfg.batch_size
     )
     steps = len(sampler)
-    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
+    loader = build_loader(cfg, source, train_rows, sampler, device, ctx.rank)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels once
+        model = model.to(memory_format=torch.channels_last)
     net = model
     if ctx.world_size > 1:
         if device.type == "cuda":  # batch statistics over the global batch, as in one process
             net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
     log.info(
-        "%s: %d training images, %d classes, %d steps/epoch, %d process(es), device %s, %d parameters",
+        "%s: %d training images, %d classes, %d steps/epoch, %d process(es), device %s, %d parameters, "
+        "augmentation on %s",
         cfg.objective,
-        len(dataset),
+        len(train_rows),
         num_classes,
         steps,
         ctx.world_size,
         device,
         sum(p.numel() for p in model.parameters()),
+        "the device" if isinstance(loader, DeviceLoader) else f"{cfg.num_workers} worker(s)",
     )
+    step_fn = torch.compile(train_step) if cfg.compile else train_step
 
     for epoch in range(start_epoch, cfg.epochs):
         seed_everything(cfg.seed, epoch, ctx.rank)
         sampler.set_epoch(epoch)
-        dataset.epoch = epoch
+        (loader if isinstance(loader, DeviceLoader) else loader.dataset).epoch = epoch
         net.train()
         tic = time.perf_counter()
         bar = tqdm(
@@ -338,7 +361,7 @@ def train(
         amp = cfg.amp and device.type == "cuda"
         for step, (views, labels) in enumerate(bar):
             views, labels = _to(views, device), labels.to(device, non_blocking=True)
-            reported = train_step(net, objective, optimizer, views, labels, sums, first_bad, step, amp)
+            reported = step_fn(net, objective, optimizer, views, labels, sums, first_bad, step, amp)
         # the epoch's one read-back: before any checkpoint of it is written
         if int(first_bad) >= 0:
             raise ValueError(f"the loss became non-finite at epoch {epoch + 1}, step {int(first_bad)}")
@@ -388,7 +411,8 @@ def train(
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     add_dataclass_arguments(parser, TrainConfig)
-    parser.set_defaults(device=speed_default("device", "auto"), num_workers=speed_default("num_workers", 0))
+    parser.set_defaults(device=speed_default("device", "auto"), num_workers=speed_default("num_workers", 0),
+                        compile=speed_default("compile", False))  # fmt: skip
     parser.add_argument("--split", required=True, help="split.parquet from the data stage")
     parser.add_argument("--counts", required=True, help="class_counts.csv from the data stage")
     parser.add_argument("--attributes", help="class_attributes.parquet (objective lpa)")

@@ -42,6 +42,7 @@ def speed_exports():
     values = {
         "device": ex["device"],
         "num_workers": ex["num_workers"],
+        "compile": ex["compile"],
         "eval_batch_size": ex["eval_batch_size"],
         "features_batch_size": config["features"]["batch_size"],
     }
@@ -243,8 +244,9 @@ def train_flags(wildcards, objective, stage):
         "paco_beta": paco["beta"],
         "paco_gamma": paco["gamma"],
         "paco_temperature": paco["temperature"],
-        # bf16 changes the numbers: a param, unlike the speed settings
+        # bf16 and the device's random stream change the numbers: params, unlike the speed settings
         "amp": config["execution"]["amp"],
+        "augment_on": config["execution"]["augment_on"],
     }
     if objective == "lpa":
         settings.update(

@@ -1,0 +1,660 @@
+"""The augmentation recipes of :mod:`lpa.transforms`, run on whole batches on the training device.
+
+For small-image datasets (digits, CIFAR) the uint8 training set sits on the device and both
+views of a batch are made there, each image with its own random draw, so a GPU never waits
+for PIL workers. Every operation reproduces the PIL operation that the worker recipe (PaCo's)
+calls, on the same integer pixel levels and with the same rounding (bilinear resize in two
+passes with 22-bit fixed-point weights, PIL's bicubic affine with a = -1, its box-blur
+approximation of the Gaussian, its HSV conversion, its histogram LUTs), so that for equal
+parameters the two paths give the same image up to rounding; the parameters are drawn from the
+same distributions as torchvision's and PaCo's transforms draw them (``tests/test_device_transforms.py``
+checks both).
+
+Images travel as float32 (N, C, H, W) tensors holding integer levels 0..255. Each operation
+takes per-image parameters and a per-image mask of the images it applies to. On CUDA it is
+computed for the whole batch and kept where the mask is set, which reads nothing back to the
+host; on the CPU only the masked images are computed, where a read-back costs nothing.
+The random draws come from a ``torch.Generator`` on the device.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from lpa.transforms import NORMALIZE, RECIPES, CIFAR10Policy
+
+DEVICE_RECIPES = ("digits", "cifar100")  # recipes with a batched path here; the rest augment in workers
+
+Tensor = torch.Tensor
+SUBSET_ON_CPU = True  # on the CPU compute only the masked images (False: as on a GPU; for the tests)
+
+
+# ---------------------------------------------------------------------------------------------
+# Plumbing
+# ---------------------------------------------------------------------------------------------
+
+
+def apply_where(mask: Tensor, op: Callable[..., Tensor], images: Tensor, *params: Tensor) -> Tensor:
+    """``op(images, *params)`` for the images where ``mask`` (N,) is set, the others unchanged.
+
+    ``params`` are per-image tensors whose first dimension is N.
+    """
+    if not (SUBSET_ON_CPU and images.device.type == "cpu"):  # no read-back: compute all, keep what is asked
+        return torch.where(mask.view(-1, *([1] * (images.dim() - 1))), op(images, *params), images)
+    index = mask.nonzero().squeeze(1)
+    if len(index) == 0:
+        return images
+    out = images.clone()
+    out[index] = op(images[index], *(p[index] for p in params))
+    return out
+
+
+def _gather(images: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+    """Pixels ``images[n, :, rows[n, ...], cols[n, ...]]``: (N, C, H, W) and (N, *S) indices -> (N, C, *S)."""
+    n, c, h, w = images.shape
+    shape = rows.shape[1:]
+    index = (rows * w + cols).reshape(n, 1, -1).expand(n, c, -1)
+    return images.reshape(n, c, h * w).gather(2, index).view(n, c, *shape)
+
+
+def _centres(size: int, device: torch.device) -> Tensor:
+    return torch.arange(size, device=device, dtype=torch.float64) + 0.5
+
+
+def _uniform(generator: torch.Generator, n: int, low, high, device) -> Tensor:
+    return torch.rand(n, generator=generator, device=device, dtype=torch.float64) * (high - low) + low
+
+
+def _randint(generator: torch.Generator, high: Tensor) -> Tensor:
+    """One uniform integer in [0, high) per entry of ``high`` (a long tensor)."""
+    u = torch.rand(high.shape, generator=generator, device=high.device, dtype=torch.float64)
+    return (u * high).long().clamp_max(high - 1)
+
+
+def _coin(generator: torch.Generator, n: int, p: float, device) -> Tensor:
+    return torch.rand(n, generator=generator, device=device) < p
+
+
+# ---------------------------------------------------------------------------------------------
+# Geometry: crops, flips and PIL's affine transform
+# ---------------------------------------------------------------------------------------------
+
+
+def pad_crop(images: Tensor, top: Tensor, left: Tensor, size: int, padding: int) -> Tensor:
+    """torchvision's RandomCrop(size, padding) at offsets (top, left) of the zero-padded image."""
+    n, _, h, w = images.shape
+    grid = torch.arange(size, device=images.device)
+    rows = (top[:, None] - padding + grid)[:, :, None].expand(n, size, size)
+    cols = (left[:, None] - padding + grid)[:, None, :].expand(n, size, size)
+    inside = ((rows >= 0) & (rows < h) & (cols >= 0) & (cols < w))[:, None]
+    out = _gather(images, rows.clamp(0, h - 1), cols.clamp(0, w - 1))
+    return out * inside
+
+
+def hflip(images: Tensor) -> Tensor:
+    return images.flip(-1)
+
+
+def _bilinear_weights(start: Tensor, length: Tensor, in_size: int, out_size: int) -> Tensor:
+    """PIL's bilinear coefficients of a 1-d resize of [start, start + length) to ``out_size``, as a matrix.
+
+    ``precompute_coeffs`` + ``normalize_coeffs_8bpc`` of PIL's Resample.c: integer weights in
+    units of 2^-22 (N, out_size, in_size), float64 (exact).
+    """
+    taps = 2 * math.ceil(max(1.0, in_size / out_size)) + 1  # the widest kernel any interval can need
+    scale = length.double() / out_size  # (N,)
+    support = scale.clamp_min(1.0)  # bilinear support 1, widened when shrinking
+    centre = (torch.arange(out_size, device=start.device, dtype=torch.float64) + 0.5) * scale[:, None]
+    lo = torch.trunc(centre - support[:, None] + 0.5).clamp_min(0)
+    hi = torch.minimum(torch.trunc(centre + support[:, None] + 0.5), length.double()[:, None])
+    x = lo[..., None] + torch.arange(taps, device=start.device, dtype=torch.float64)  # (N, out, taps)
+    weight = (1 - ((x - centre[..., None] + 0.5) / support[:, None, None]).abs()).clamp_min(0)
+    weight = weight * (x < hi[..., None])
+    weight = torch.trunc(weight / weight.sum(-1, keepdim=True) * (1 << 22) + 0.5)
+    column = (start[:, None, None] + x.long()).clamp_max(in_size - 1)
+    matrix = torch.zeros(len(start), out_size, in_size, device=start.device, dtype=torch.float64)
+    return matrix.scatter_add_(2, column, weight)
+
+
+def resized_crop(images: Tensor, top: Tensor, left: Tensor, height: Tensor, width: Tensor, size: int) -> Tensor:
+    """PIL's ``crop((left, top, left + width, top + height)).resize((size, size), BILINEAR)``.
+
+    Two passes (horizontal first), each rounded to uint8 as PIL's ``ImagingResample`` does;
+    each pass is a batched product with the (exact, float64) fixed-point weight matrix.
+    """
+    n, c, h, w = images.shape
+    across = _bilinear_weights(left, width, w, size)  # (N, size, w)
+    down = _bilinear_weights(top, height, h, size)  # (N, size, h)
+    half = float(1 << 21)
+    wide = torch.floor((images.double().reshape(n, c * h, w) @ across.transpose(1, 2) + half) / (1 << 22))
+    wide = wide.clamp(0, 255).view(n, c, h, size).transpose(1, 2).reshape(n, h, c * size)
+    out = torch.floor((down @ wide + half) / (1 << 22)).clamp(0, 255)  # (N, size, C * size)
+    return out.view(n, size, c, size).transpose(1, 2).to(images.dtype)
+
+
+def _source_coordinates(matrix: Tensor, h: int, w: int) -> tuple[Tensor, Tensor]:
+    """Where PIL's AFFINE transform samples each output pixel: (N, h, w) x and y, float64."""
+    a = matrix.double()[:, :, None, None]
+    ys = _centres(h, matrix.device)[:, None]
+    xs = _centres(w, matrix.device)[None, :]
+    return a[:, 0] * xs + a[:, 1] * ys + a[:, 2], a[:, 3] * xs + a[:, 4] * ys + a[:, 5]
+
+
+def affine_nearest(images: Tensor, matrix: Tensor, fill: Tensor) -> Tensor:
+    """PIL's ``transform(size, AFFINE, matrix, NEAREST, fillcolor=fill)``; ``matrix`` (N, 6), ``fill`` (C,).
+
+    As PIL: a matrix without rotation or shear samples at floor of the float coordinate
+    (``ImagingScaleAffine``), any other in 16.16 fixed point (``affine_fixed``).
+    """
+    _, _, h, w = images.shape
+    x, y = _source_coordinates(matrix, h, w)
+    a = matrix.double()
+    fix = lambda v: torch.floor(v * 65536.0 + 0.5)[:, None, None]  # noqa: E731
+    xs = torch.arange(w, device=images.device, dtype=torch.float64)[None, None, :]
+    ys = torch.arange(h, device=images.device, dtype=torch.float64)[None, :, None]
+    x_fixed = fix(a[:, 2] + a[:, 0] * 0.5 + a[:, 1] * 0.5) + xs * fix(a[:, 0]) + ys * fix(a[:, 1])
+    y_fixed = fix(a[:, 5] + a[:, 3] * 0.5 + a[:, 4] * 0.5) + xs * fix(a[:, 3]) + ys * fix(a[:, 4])
+    rotated = ((a[:, 1] != 0) | (a[:, 3] != 0))[:, None, None]
+    col = torch.where(rotated, torch.floor(x_fixed / 65536), x.floor()).long()
+    row = torch.where(rotated, torch.floor(y_fixed / 65536), y.floor()).long()
+    inside = ((col >= 0) & (col < w) & (row >= 0) & (row < h))[:, None]
+    out = _gather(images, row.clamp(0, h - 1), col.clamp(0, w - 1))
+    return torch.where(inside, out, fill.view(1, -1, 1, 1).to(out))
+
+
+def _cubic(v0: Tensor, v1: Tensor, v2: Tensor, v3: Tensor, d: Tensor) -> Tensor:
+    """PIL's BICUBIC macro (Geometry.c): the cubic convolution with a = -1."""
+    return v1 + d * ((v2 - v0) + d * ((2 * (v0 - v1) + v2 - v3) + d * (v1 - v0 - v2 + v3)))
+
+
+def affine_bicubic(images: Tensor, matrix: Tensor, fill: Tensor) -> Tensor:
+    """PIL's ``transform(size, AFFINE, matrix, BICUBIC, fillcolor=fill)``: 4x4 taps, truncated to uint8."""
+    n, c, h, w = images.shape
+    x, y = _source_coordinates(matrix, h, w)
+    inside = ((x >= 0) & (y >= 0) & (x < w) & (y < h))[:, None]
+    x, y = x - 0.5, y - 0.5
+    x0, y0 = x.floor(), y.floor()
+    dx, dy = (x - x0)[:, None], (y - y0)[:, None]
+    k = torch.arange(-1, 3, device=images.device)
+    cols = (x0.long()[..., None] + k).clamp(0, w - 1)  # (N, h, w, 4)
+    rows = (y0.long()[..., None] + k).clamp(0, h - 1)
+    pixels = _gather(images.double(), rows[..., :, None].expand(n, h, w, 4, 4),
+                     cols[..., None, :].expand(n, h, w, 4, 4))  # (N, C, h, w, 4 rows, 4 cols)  # fmt: skip
+    across = _cubic(*pixels.unbind(-1), dx[..., None])  # (N, C, h, w, 4 rows)
+    value = _cubic(*across.unbind(-1), dy).clamp(0, 255).floor()
+    return torch.where(inside, value.to(images.dtype), fill.view(1, -1, 1, 1).to(images.dtype))
+
+
+def rotation_matrix(degrees: Tensor, h: int, w: int) -> Tensor:
+    """The inverse matrix of PIL's ``rotate(degrees)`` about the centre (N, 6)."""
+    angle = -torch.deg2rad(degrees.double())
+    cos, sin = torch.round(torch.cos(angle), decimals=15), torch.round(torch.sin(angle), decimals=15)
+    cx, cy = w / 2.0, h / 2.0
+    return torch.stack([cos, sin, cos * -cx + sin * -cy + cx, -sin, cos, -sin * -cx + cos * -cy + cy], 1)
+
+
+def affine_matrix(degrees: Tensor, tx: Tensor, ty: Tensor, scale: Tensor, h: int, w: int) -> Tensor:
+    """torchvision's inverse affine matrix for PIL (no shear, centre (w/2, h/2)) (N, 6)."""
+    rot = torch.deg2rad(degrees.double())
+    cos, sin = torch.cos(rot), torch.sin(rot)
+    s = scale.double()
+    m0, m1, m3, m4 = cos / s, sin / s, -sin / s, cos / s
+    cx, cy = w * 0.5, h * 0.5
+    m2 = m0 * (-cx - tx) + m1 * (-cy - ty) + cx
+    m5 = m3 * (-cx - tx) + m4 * (-cy - ty) + cy
+    return torch.stack([m0, m1, m2, m3, m4, m5], 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Colour: PIL's ImageEnhance, ImageOps and HSV conversions on integer levels
+# ---------------------------------------------------------------------------------------------
+
+
+def grey(images: Tensor) -> Tensor:
+    """PIL's ``convert("L")``: (R 19595 + G 38470 + B 7471 + 2^15) >> 16, (N, 1, H, W); grey images pass."""
+    if images.shape[1] == 1:
+        return images
+    r, g, b = images.unbind(1)
+    return torch.floor((r * 19595 + g * 38470 + b * 7471 + 32768) / 65536)[:, None]
+
+
+def blend(degenerate: Tensor, images: Tensor, factor: Tensor) -> Tensor:
+    """PIL's ``Image.blend(degenerate, image, factor)`` with per-image float32 factors (N,), truncated."""
+    factor = factor.float().view(-1, 1, 1, 1)
+    return torch.trunc(degenerate + factor * (images - degenerate)).clamp(0, 255)
+
+
+def brightness(images: Tensor, factor: Tensor) -> Tensor:
+    return blend(torch.zeros_like(images), images, factor)
+
+
+def saturation(images: Tensor, factor: Tensor) -> Tensor:
+    """PIL's ``ImageEnhance.Color`` (torchvision's ``adjust_saturation``)."""
+    return blend(grey(images).expand_as(images), images, factor)
+
+
+def contrast(images: Tensor, factor: Tensor) -> Tensor:
+    """PIL's ``ImageEnhance.Contrast``: blend with the grey level int(mean of the L image + 0.5)."""
+    mean = torch.floor(grey(images).double().mean((1, 2, 3)) + 0.5).to(images.dtype)
+    return blend(mean.view(-1, 1, 1, 1).expand_as(images), images, factor)
+
+
+def smooth(images: Tensor) -> Tensor:
+    """PIL's ``filter(ImageFilter.SMOOTH)``: 3x3 kernel [1 1 1; 1 5 1; 1 1 1] / 13, border pixels kept."""
+    n, c, h, w = images.shape
+    kernel = torch.tensor([[1.0, 1, 1], [1, 5, 1], [1, 1, 1]], device=images.device) / 13
+    inner = F.conv2d(images.reshape(n * c, 1, h, w).float(), kernel.view(1, 1, 3, 3)).view(n, c, h - 2, w - 2)
+    out = images.clone()
+    out[..., 1:-1, 1:-1] = torch.floor(inner.clamp(0, 255) + 0.5)
+    return out
+
+
+def sharpness(images: Tensor, factor: Tensor) -> Tensor:
+    return blend(smooth(images), images, factor)
+
+
+def apply_lut(images: Tensor, lut: Tensor) -> Tensor:
+    """Per-image, per-channel lookup: ``lut`` (N, C, 256) or (N, 1, 256) of levels."""
+    n, c, h, w = images.shape
+    lut = lut.expand(n, c, 256).to(images.dtype)
+    return lut.gather(2, images.long().reshape(n, c, h * w)).view(n, c, h, w)
+
+
+def _levels(images: Tensor) -> Tensor:
+    return torch.arange(256, device=images.device, dtype=images.dtype).expand(images.shape[0], 1, 256)
+
+
+def posterize(images: Tensor, bits: Tensor) -> Tensor:
+    """PIL's ``ImageOps.posterize``: keep the top ``bits`` (N,) bits."""
+    step = (2 ** (8 - bits.long())).view(-1, 1, 1).to(images.dtype)
+    levels = _levels(images)
+    return apply_lut(images, levels - torch.remainder(levels, step))
+
+
+def solarize(images: Tensor, threshold: Tensor) -> Tensor:
+    """PIL's ``ImageOps.solarize``: invert the levels at or above ``threshold`` (N,)."""
+    levels = _levels(images)
+    return apply_lut(images, torch.where(levels < threshold.view(-1, 1, 1).to(levels), levels, 255 - levels))
+
+
+def invert(images: Tensor) -> Tensor:
+    return 255 - images
+
+
+def _histogram(images: Tensor) -> Tensor:
+    n, c, h, w = images.shape
+    counts = torch.zeros(n * c, 256, device=images.device, dtype=torch.float64)
+    counts.scatter_add_(1, images.long().reshape(n * c, h * w), torch.ones(n * c, h * w, device=images.device,
+                                                                         dtype=torch.float64))  # fmt: skip
+    return counts.view(n, c, 256)
+
+
+def autocontrast(images: Tensor) -> Tensor:
+    """PIL's ``ImageOps.autocontrast`` (cutoff 0): per channel, stretch [lowest, highest] to [0, 255]."""
+    present = _histogram(images) > 0
+    levels = torch.arange(256, device=images.device, dtype=torch.float64)
+    lo = torch.where(present, levels, 256.0).amin(-1, keepdim=True)
+    hi = torch.where(present, levels, -1.0).amax(-1, keepdim=True)
+    scale = torch.full_like(hi, 255.0) / (hi - lo).clamp_min(1)  # (a Python number / tensor is a reciprocal)
+    lut = torch.trunc(levels * scale - lo * scale).clamp(0, 255)
+    return apply_lut(images, torch.where(hi > lo, lut, levels))
+
+
+def equalize(images: Tensor) -> Tensor:
+    """PIL's ``ImageOps.equalize``: per channel, lut[i] = (step // 2 + pixels below i) // step."""
+    counts = _histogram(images)
+    levels = torch.arange(256, device=images.device, dtype=torch.float64)
+    last = torch.where(counts > 0, levels, -1.0).amax(-1, keepdim=True).long()
+    step = torch.floor((counts.sum(-1, keepdim=True) - counts.gather(-1, last)) / 255)
+    below = counts.cumsum(-1) - counts
+    lut = torch.floor((torch.floor(step / 2) + below) / step.clamp_min(1)).clamp_max(255)
+    keep = (step == 0) | ((counts > 0).sum(-1, keepdim=True) <= 1)
+    return apply_lut(images, torch.where(keep, levels, lut))
+
+
+def _rgb_to_hsv(images: Tensor) -> Tensor:
+    """PIL's ``convert("HSV")`` (Convert.c ``rgb2hsv_row``), levels in float64."""
+    r, g, b = images.double().unbind(1)
+    maxc = torch.maximum(r, torch.maximum(g, b))
+    minc = torch.minimum(r, torch.minimum(g, b))
+    span = (maxc - minc).clamp_min(1)
+    s = (span.float() / maxc.clamp_min(1).float()).double()
+    rc, gc, bc = (((maxc - v).float() / span.float()).double() for v in (r, g, b))
+    h = torch.where(r == maxc, bc - gc, torch.where(g == maxc, 2.0 + rc - bc, 4.0 + gc - rc)).float().double()
+    h = torch.fmod(h / 6.0 + 1.0, 1.0).float().double()
+    flat = maxc == minc
+    hue = torch.where(flat, 0.0, torch.trunc(h * 255.0).clamp(0, 255))
+    sat = torch.where(flat, 0.0, torch.trunc(s * 255.0).clamp(0, 255))
+    return torch.stack([hue, sat, maxc], 1)
+
+
+def _hsv_to_rgb(hsv: Tensor) -> Tensor:
+    """PIL's HSV -> RGB (Convert.c ``hsv2rgb``), levels in float64."""
+    h, s, v = hsv.unbind(1)
+    sector = torch.floor(h * 6.0 / 255.0)
+    f = (h * 6.0 / 255.0 - sector).float().double()
+    fs = (s / 255.0).float().double()
+
+    def rounded(x: Tensor) -> Tensor:  # C's round(): half away from zero
+        return (torch.sign(x) * torch.floor(x.abs() + 0.5)).clamp(0, 255)
+
+    p = rounded(v * (1.0 - fs))
+    q = rounded(v * (1.0 - fs * f))
+    t = rounded(v * (1.0 - fs * (1.0 - f)))
+    sector = torch.remainder(sector, 6).long()
+    choices = torch.stack([torch.stack(c, 1) for c in ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v),
+                                                        (v, p, q))], 0)  # (6, N, 3, H, W)  # fmt: skip
+    rgb = choices.gather(0, sector[None, :, None].expand(1, *choices.shape[1:])).squeeze(0)
+    return torch.where((s == 0)[:, None], v[:, None].expand_as(rgb), rgb)
+
+
+def hue(images: Tensor, factor: Tensor) -> Tensor:
+    """torchvision's PIL ``adjust_hue``: H of PIL's HSV plus int(factor * 255), modulo 256."""
+    if images.shape[1] == 1:
+        return images
+    hsv = _rgb_to_hsv(images)
+    shift = torch.trunc(factor.double() * 255).view(-1, 1, 1)
+    hsv[:, 0] = torch.remainder(hsv[:, 0] + shift, 256)
+    return _hsv_to_rgb(hsv).to(images.dtype)
+
+
+def blur_radius(sigma: Tensor) -> Tensor:
+    """PIL's ``_gaussian_blur_radius`` (3 passes): the fractional box radius for Gaussian ``sigma``, float32."""
+    f32 = lambda x: x.float().double()  # noqa: E731 (PIL stores every step in a C float)
+    sigma2 = f32(f32(sigma) * f32(sigma) / 3)
+    length = f32(torch.sqrt(12.0 * sigma2 + 1.0))
+    whole = f32(torch.floor((length - 1.0) / 2.0))
+    frac = f32((2 * whole + 1) * (whole * (whole + 1) - 3 * sigma2))
+    frac = f32(frac / (6 * (sigma2 - (whole + 1) * (whole + 1))))
+    return f32(whole + frac)
+
+
+def gaussian_blur(images: Tensor, sigma: Tensor, max_sigma: float = 2.0) -> Tensor:
+    """PIL's ``filter(ImageFilter.GaussianBlur(sigma))``: 3 box blurs across, then 3 down, each rounded.
+
+    ``sigma`` (N,) must not exceed ``max_sigma``, which sets the number of taps.
+    """
+    radius = blur_radius(sigma)  # (N,)
+    reach = int(blur_radius(torch.tensor([max_sigma], dtype=torch.float64))) + 1  # taps each side
+    whole = torch.floor(radius)
+    inner = torch.floor((torch.full_like(radius, 1 << 24).float() / (radius * 2 + 1).float()).double())  # UINT32 ww
+    edge = torch.floor(((1 << 24) - (whole * 2 + 1) * inner) / 2)  # UINT32 fw
+    out = images.long()
+    for transpose in (False, True):
+        if transpose:
+            out = out.transpose(-1, -2)
+        for _ in range(3):
+            out = _box_pass(out, whole.long(), inner.long(), edge.long(), reach)
+        if transpose:
+            out = out.transpose(-1, -2)
+    return out.to(images.dtype)
+
+
+def _box_pass(lines: Tensor, whole: Tensor, inner: Tensor, edge: Tensor, reach: int) -> Tensor:
+    """One pass of PIL's ``BoxBlur8`` along the last axis (edges replicated).
+
+    Each output is (sum over |k| <= whole of in[x + k] * inner + (in[x - whole - 1] + in[x + whole + 1])
+    * edge + 2^23) >> 24, with ``whole`` (N,) the integer radius and 2^-24 weights (N,).
+    """
+    shape = (-1,) + (1,) * (lines.dim() - 1)
+    padded = torch.cat([lines[..., :1].expand(*lines.shape[:-1], reach), lines,
+                        lines[..., -1:].expand(*lines.shape[:-1], reach)], -1)  # fmt: skip
+    width = lines.shape[-1]
+    total = torch.zeros_like(lines)
+    for offset in range(-reach, reach + 1):
+        weight = torch.where(whole >= abs(offset), inner, torch.where(whole + 1 == abs(offset), edge, 0))
+        total = total + padded[..., reach + offset : reach + offset + width] * weight.view(shape)
+    return (total + (1 << 23)) >> 24
+
+
+def grayscale(images: Tensor) -> Tensor:
+    """torchvision's ``rgb_to_grayscale`` of a PIL image, three channels kept."""
+    return grey(images).expand_as(images).clone()
+
+
+# ---------------------------------------------------------------------------------------------
+# Random draws, as torchvision's and PaCo's transforms draw them
+# ---------------------------------------------------------------------------------------------
+
+
+def resized_crop_boxes(
+    generator: torch.Generator, n: int, h: int, w: int, scale: tuple[float, float], ratio: tuple[float, float],
+    device: torch.device,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:  # fmt: skip
+    """torchvision's ``RandomResizedCrop.get_params`` for ``n`` images: (top, left, height, width), each (N,).
+
+    Ten tries of (area fraction, log-uniform aspect ratio), the first that fits, else the
+    central crop of the closest aspect ratio.
+    """
+    tries = 10
+    area = h * w * _uniform(generator, n * tries, *scale, device).view(n, tries)
+    log_ratio = math.log(ratio[0]), math.log(ratio[1])
+    aspect = torch.exp(_uniform(generator, n * tries, *log_ratio, device).view(n, tries))
+    cw = torch.round(torch.sqrt(area * aspect)).long()  # Python's round(): half to even, as torch's
+    ch = torch.round(torch.sqrt(area / aspect)).long()
+    fits = (cw > 0) & (cw <= w) & (ch > 0) & (ch <= h)
+    first = torch.where(fits.any(1), fits.long().argmax(1), 0)[:, None]
+    cw, ch = cw.gather(1, first).squeeze(1), ch.gather(1, first).squeeze(1)
+    top = _randint(generator, h - ch + 1)
+    left = _randint(generator, w - cw + 1)
+    # the fallback: a central crop
+    in_ratio = w / h
+    if in_ratio < min(ratio):
+        fw, fh = w, int(round(w / min(ratio)))
+    elif in_ratio > max(ratio):
+        fw, fh = int(round(h * max(ratio))), h
+    else:
+        fw, fh = w, h
+    found = fits.any(1)
+    return (
+        torch.where(found, top, (h - fh) // 2),
+        torch.where(found, left, (w - fw) // 2),
+        torch.where(found, ch, fh),
+        torch.where(found, cw, fw),
+    )
+
+
+class _Draw:
+    """Random numbers for one batch from a device generator; records them when ``record`` is a dict."""
+
+    def __init__(self, generator: torch.Generator, n: int, device: torch.device, record: dict | None) -> None:
+        self.generator, self.n, self.device, self.record = generator, n, device, record
+
+    def keep(self, name: str, value: Tensor) -> Tensor:
+        if self.record is not None:
+            self.record[name] = value
+        return value
+
+    def uniform(self, name: str, low: float, high: float) -> Tensor:
+        return self.keep(name, _uniform(self.generator, self.n, low, high, self.device))
+
+    def coin(self, name: str, p: float) -> Tensor:
+        return self.keep(name, _coin(self.generator, self.n, p, self.device))
+
+    def integers(self, name: str, high: int) -> Tensor:
+        return self.keep(name, _randint(self.generator, torch.full((self.n,), high, device=self.device)))
+
+
+# ---------------------------------------------------------------------------------------------
+# The recipes' steps
+# ---------------------------------------------------------------------------------------------
+
+
+def random_crop(images: Tensor, draw: _Draw, size: int, padding: int) -> Tensor:
+    h, w = images.shape[-2:]
+    top = draw.integers("crop_top", h + 2 * padding - size + 1)
+    left = draw.integers("crop_left", w + 2 * padding - size + 1)
+    return pad_crop(images, top, left, size, padding)
+
+
+def random_resized_crop(images: Tensor, draw: _Draw, size: int, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)) -> Tensor:
+    h, w = images.shape[-2:]
+    top, left, height, width = resized_crop_boxes(draw.generator, draw.n, h, w, scale, ratio, draw.device)
+    for name, value in (("box_top", top), ("box_left", left), ("box_height", height), ("box_width", width)):
+        draw.keep(name, value)
+    return resized_crop(images, top, left, height, width, size)
+
+
+def random_flip(images: Tensor, draw: _Draw, name: str = "flip") -> Tensor:
+    return apply_where(draw.coin(name, 0.5), hflip, images)
+
+
+def random_affine(images: Tensor, draw: _Draw, degrees: float, translate: float = 0.0,
+                  scale: tuple[float, float] = (1.0, 1.0)) -> Tensor:  # fmt: skip
+    """torchvision's RandomAffine on a PIL image (nearest, black fill): integer shifts of up to translate x size."""
+    h, w = images.shape[-2:]
+    angle = draw.uniform("affine_angle", -degrees, degrees)
+    tx = torch.round(draw.uniform("affine_tx", -translate * w, translate * w))
+    ty = torch.round(draw.uniform("affine_ty", -translate * h, translate * h))
+    factor = draw.uniform("affine_scale", *scale)
+    matrix = affine_matrix(angle, tx, ty, factor, h, w)
+    return affine_nearest(images, matrix, torch.zeros(images.shape[1], device=images.device))
+
+
+JITTER_OPS = (brightness, contrast, saturation, hue)  # torchvision ColorJitter's fn_idx order
+
+
+def color_jitter(images: Tensor, draw: _Draw, p: float, strength: float, hue_range: float) -> Tensor:
+    """RandomApply([ColorJitter(s, s, s, hue)], p): the four adjustments in a random order per image."""
+    applied = draw.coin("jitter", p)
+    order = draw.keep("jitter_order", torch.rand(draw.n, 4, generator=draw.generator, device=draw.device).argsort(1))
+    factors = [draw.uniform(f"jitter_{name}", 1 - strength, 1 + strength) for name in ("b", "c", "s")]
+    factors.append(draw.uniform("jitter_h", -hue_range, hue_range))
+    for position in range(4):
+        for index, op in enumerate(JITTER_OPS):
+            if op is hue and hue_range == 0:
+                continue  # torchvision skips a hue of 0
+            images = apply_where(applied & (order[:, position] == index), op, images, factors[index])
+    return images
+
+
+def random_grayscale(images: Tensor, draw: _Draw, p: float) -> Tensor:
+    return apply_where(draw.coin("grayscale", p), grayscale, images)
+
+
+def random_blur(images: Tensor, draw: _Draw, p: float, sigma: tuple[float, float] = (0.1, 2.0)) -> Tensor:
+    """RandomApply([PILGaussianBlur(sigma)], p)."""
+    applied = draw.coin("blur", p)
+    radius = draw.uniform("blur_sigma", *sigma)
+    return apply_where(applied, lambda x, r: gaussian_blur(x, r, sigma[1]), images, radius)
+
+
+def cutout(images: Tensor, draw: _Draw, length: int) -> Tensor:
+    """PaCo's Cutout: zero a length x length square centred anywhere, clipped at the border."""
+    h, w = images.shape[-2:]
+    y = draw.integers("cutout_y", h)[:, None, None]
+    x = draw.integers("cutout_x", w)[:, None, None]
+    rows = torch.arange(h, device=images.device)[None, :, None]
+    cols = torch.arange(w, device=images.device)[None, None, :]
+    half = length // 2
+    erased = (rows >= y - half) & (rows < y + half) & (cols >= x - half) & (cols < x + half)
+    return images * ~erased[:, None]
+
+
+class CIFAR10PolicyBatch:
+    """:class:`lpa.transforms.CIFAR10Policy` for a batch: one sub-policy per image, its two steps in turn."""
+
+    NAMES = tuple(CIFAR10Policy.OPS)  # op index -> name
+    SIGNED = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Color", "Contrast", "Sharpness", "Brightness")
+
+    def __init__(self, fill: tuple[int, ...] = (128, 128, 128)) -> None:
+        policies = CIFAR10Policy().policies
+        self.fill = fill
+        self.ops = torch.tensor([[self.NAMES.index(name) for name, _, _ in sub] for sub in policies])
+        self.probs = torch.tensor([[p for _, p, _ in sub] for sub in policies], dtype=torch.float64)
+        self.values = torch.tensor(
+            [[0.0 if m is None else float(CIFAR10Policy.BINS[name][m]) for name, _, m in sub] for sub in policies],
+            dtype=torch.float64,
+        )
+
+    def __call__(self, images: Tensor, draw: _Draw) -> Tensor:
+        device = images.device
+        chosen = draw.integers("policy", len(self.ops))
+        for stage in range(2):
+            op = self.ops.to(device)[chosen, stage]
+            applied = draw.keep(f"policy_applied{stage}",
+                                torch.rand(draw.n, generator=draw.generator, device=device, dtype=torch.float64)
+                                < self.probs.to(device)[chosen, stage])  # fmt: skip
+            sign = torch.where(draw.coin(f"policy_sign{stage}", 0.5), -1.0, 1.0).double()
+            value = self.values.to(device)[chosen, stage]
+            images = self.step(images, torch.where(applied, op, -1), value, sign)
+        return images
+
+    def step(self, images: Tensor, op: Tensor, value: Tensor, sign: Tensor) -> Tensor:
+        """Apply operation ``op[n]`` (index into :attr:`NAMES`, -1: none) at ``value[n]``, ``sign[n]``."""
+        h, w = images.shape[-2:]
+        fill = torch.tensor(self.fill[: images.shape[1]], device=images.device, dtype=images.dtype)
+        is_op = lambda *names: torch.stack([op == self.NAMES.index(n) for n in names]).any(0)  # noqa: E731
+        one, zero, signed = torch.ones_like(value), torch.zeros_like(value), value * sign
+        shear = torch.stack([one, torch.where(op == self.NAMES.index("ShearX"), signed, zero), zero,
+                             torch.where(op == self.NAMES.index("ShearY"), signed, zero), one, zero], 1)  # fmt: skip
+        shift = torch.stack([one, zero, torch.where(op == self.NAMES.index("TranslateX"), signed * w, zero),
+                             zero, one, torch.where(op == self.NAMES.index("TranslateY"), signed * h, zero)], 1)  # fmt: skip
+        nearest = torch.where(is_op("Rotate")[:, None], rotation_matrix(value, h, w), shift)
+        images = apply_where(is_op("ShearX", "ShearY"), lambda x, m: affine_bicubic(x, m, fill), images, shear)
+        images = apply_where(is_op("TranslateX", "TranslateY", "Rotate"),
+                             lambda x, m: affine_nearest(x, m, fill), images, nearest)  # fmt: skip
+        factor = 1 + signed
+        for name, enhance in (("Color", saturation), ("Contrast", contrast), ("Sharpness", sharpness),
+                              ("Brightness", brightness)):  # fmt: skip
+            images = apply_where(is_op(name), enhance, images, factor)
+        images = apply_where(is_op("Posterize"), posterize, images, value)
+        images = apply_where(is_op("Solarize"), solarize, images, value)
+        for name, lut_op in (("AutoContrast", autocontrast), ("Equalize", equalize), ("Invert", invert)):
+            images = apply_where(is_op(name), lut_op, images)
+        return images
+
+
+class BatchRecipe:
+    """:func:`lpa.transforms.train_transform` for a batch on its device: (N, C, H, W) uint8 -> normalised views.
+
+    Returns the query view, or (query, key) when ``two_views``; a dict passed as ``record``
+    receives every random draw (for the tests of their distributions).
+    """
+
+    def __init__(self, recipe: str, two_views: bool, size: int | None = None, normalize: str | None = None) -> None:
+        if recipe not in DEVICE_RECIPES:
+            raise ValueError(f"recipe {recipe!r} has no device path; those with one: {list(DEVICE_RECIPES)}")
+        default_size, default_norm = RECIPES[recipe]
+        name = normalize or default_norm
+        if name not in NORMALIZE:
+            raise ValueError(f"unknown normalisation {name!r}; choose one of {sorted(NORMALIZE)}")
+        self.recipe, self.two_views, self.size = recipe, two_views, size or default_size
+        self.mean, self.std = (torch.tensor(v, dtype=torch.float32) for v in NORMALIZE[name])
+        self.policy = CIFAR10PolicyBatch() if recipe == "cifar100" else None
+
+    def query(self, images: Tensor, draw: _Draw) -> Tensor:
+        if self.recipe == "digits":
+            return random_affine(images, draw, 10, translate=0.125, scale=(0.9, 1.1))
+        images = random_crop(images, draw, self.size, padding=self.size // 8)
+        images = random_flip(images, draw)
+        images = self.policy(images, draw)
+        return cutout(images, draw, 16 * self.size // 32)  # zeroed before Normalize, as PaCo's
+
+    def key(self, images: Tensor, draw: _Draw) -> Tensor:
+        if self.recipe == "digits":
+            images = random_resized_crop(images, draw, self.size, scale=(0.6, 1.0), ratio=(0.8, 1.25))
+            return random_affine(images, draw, 15)
+        images = random_resized_crop(images, draw, self.size, scale=(0.2, 1.0))
+        images = random_flip(images, draw, "key_flip")
+        images = color_jitter(images, draw, 0.8, 0.4, 0.1)
+        images = random_grayscale(images, draw, 0.2)
+        return random_blur(images, draw, 0.5)
+
+    def normalize(self, levels: Tensor) -> Tensor:
+        """ToTensor + Normalize: levels / 255, minus the mean, over the std (float32, as torchvision)."""
+        mean, std = self.mean.to(levels.device), self.std.to(levels.device)
+        return (levels.float() / 255 - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
+
+    def __call__(self, images: Tensor, generator: torch.Generator, record: dict | None = None):
+        levels = images.float()
+        query_draw = _Draw(generator, len(images), images.device, None if record is None else record.setdefault("query", {}))
+        query = self.normalize(self.query(levels, query_draw))
+        if not self.two_views:
+            return query
+        key_draw = _Draw(generator, len(images), images.device, None if record is None else record.setdefault("key", {}))
+        return query, self.normalize(self.key(levels, key_draw))
