@@ -192,3 +192,41 @@ def test_a_non_finite_loss_names_its_epoch_and_first_step(digits_split, tmp_path
     with pytest.raises(ValueError, match="non-finite at epoch 1, step 2"):
         train(tiny("paco"), split, counts, tmp_path / "nan")
     assert not (tmp_path / "nan" / "last.pt").exists()  # no checkpoint of the bad epoch
+
+
+@pytest.mark.parametrize("augment_on", ["device", "workers"])
+def test_both_augmentation_paths_train_and_replay_an_epoch(digits_split, tmp_path, augment_on, caplog):
+    """Each path is deterministic given the seed; they are the same recipe but different random streams."""
+    split, counts = digits_split
+    cfg = tiny("paco", epochs=1, augment_on=augment_on)
+    with caplog.at_level("INFO", logger="lpa.train"):
+        first = train(cfg, split, counts, tmp_path / "a")
+    again = train(cfg, split, counts, tmp_path / "b")
+    assert first["loss"] == again["loss"] and np.isfinite(first["loss"])
+    where = "augmentation on the device" if augment_on == "device" else "augmentation on 0 worker(s)"
+    assert where in caplog.text
+
+
+def test_compiled_training_step_matches_the_eager_one(digits_split, tmp_path):
+    split, counts = digits_split
+    eager = train(tiny("paco", epochs=1), split, counts, tmp_path / "eager")
+    compiled = train(tiny("paco", epochs=1, compile=True), split, counts, tmp_path / "compiled")
+    assert compiled["loss"] == pytest.approx(eager["loss"], rel=1e-4)
+    assert compiled["train_top1"] == pytest.approx(eager["train_top1"], abs=100 / 348 * 2)
+
+
+def test_device_loader_replays_an_epoch_and_changes_with_the_next():
+    from lpa.data import DeviceLoader
+    from lpa.device_transforms import BatchRecipe
+    from lpa.distributed import Context, GlobalBatchSampler
+
+    pixels = torch.randint(0, 256, (40, 1, 8, 8), dtype=torch.uint8)
+    sampler = GlobalBatchSampler(40, 16, 0, Context(0, 1, 0), True)
+    loader = DeviceLoader(pixels, torch.arange(40), sampler, BatchRecipe("digits", True), seed=0)
+    first = [(q.clone(), y.clone()) for (q, _), y in loader]
+    again = [(q, y) for (q, _), y in loader]
+    assert len(first) == len(loader) == 2 and all(torch.equal(a[0], b[0]) for a, b in zip(first, again))
+    loader.epoch = 1
+    sampler.set_epoch(1)
+    later = [(q, y) for (q, _), y in loader]
+    assert not torch.equal(first[0][1], later[0][1])  # another permutation of the images
