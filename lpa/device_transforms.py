@@ -376,39 +376,42 @@ def blur_radius(sigma: Tensor) -> Tensor:
 def gaussian_blur(images: Tensor, sigma: Tensor, max_sigma: float = 2.0) -> Tensor:
     """PIL's ``filter(ImageFilter.GaussianBlur(sigma))``: 3 box blurs across, then 3 down, each rounded.
 
-    ``sigma`` (N,) must not exceed ``max_sigma``, which sets the number of taps.
+    ``sigma`` (N,) must not exceed ``max_sigma``, which sets the number of taps. Each pass is a
+    batched product with the pass's (exact, float64) fixed-point matrix.
     """
+    n, c, h, w = images.shape
     radius = blur_radius(sigma)  # (N,)
     reach = int(blur_radius(torch.tensor([max_sigma], dtype=torch.float64))) + 1  # taps each side
     whole = torch.floor(radius)
     inner = torch.floor((torch.full_like(radius, 1 << 24).float() / (radius * 2 + 1).float()).double())  # UINT32 ww
     edge = torch.floor(((1 << 24) - (whole * 2 + 1) * inner) / 2)  # UINT32 fw
-    out = images.long()
-    for transpose in (False, True):
-        if transpose:
-            out = out.transpose(-1, -2)
-        for _ in range(3):
-            out = _box_pass(out, whole.long(), inner.long(), edge.long(), reach)
-        if transpose:
-            out = out.transpose(-1, -2)
-    return out.to(images.dtype)
+    out = images.double().reshape(n, c * h, w)
+    across = _box_matrix(w, whole, inner, edge, reach)
+    for _ in range(3):
+        out = torch.floor((out @ across + (1 << 23)) / (1 << 24))
+    out = out.view(n, c, h, w).transpose(2, 3).reshape(n, c * w, h)
+    down = across if h == w else _box_matrix(h, whole, inner, edge, reach)
+    for _ in range(3):
+        out = torch.floor((out @ down + (1 << 23)) / (1 << 24))
+    return out.view(n, c, w, h).transpose(2, 3).to(images.dtype)
 
 
-def _box_pass(lines: Tensor, whole: Tensor, inner: Tensor, edge: Tensor, reach: int) -> Tensor:
-    """One pass of PIL's ``BoxBlur8`` along the last axis (edges replicated).
+def _box_matrix(width: int, whole: Tensor, inner: Tensor, edge: Tensor, reach: int) -> Tensor:
+    """One pass of PIL's ``BoxBlur8`` along a line of ``width`` as a (N, width, width) matrix.
 
-    Each output is (sum over |k| <= whole of in[x + k] * inner + (in[x - whole - 1] + in[x + whole + 1])
-    * edge + 2^23) >> 24, with ``whole`` (N,) the integer radius and 2^-24 weights (N,).
+    Output x is (sum over |k| <= whole of in[x + k] * inner + (in[x - whole - 1] + in[x + whole + 1])
+    * edge + 2^23) >> 24, edges replicated; ``whole`` (N,) is the integer radius, weights in 2^-24.
     """
-    shape = (-1,) + (1,) * (lines.dim() - 1)
-    padded = torch.cat([lines[..., :1].expand(*lines.shape[:-1], reach), lines,
-                        lines[..., -1:].expand(*lines.shape[:-1], reach)], -1)  # fmt: skip
-    width = lines.shape[-1]
-    total = torch.zeros_like(lines)
-    for offset in range(-reach, reach + 1):
-        weight = torch.where(whole >= abs(offset), inner, torch.where(whole + 1 == abs(offset), edge, 0))
-        total = total + padded[..., reach + offset : reach + offset + width] * weight.view(shape)
-    return (total + (1 << 23)) >> 24
+    offsets = torch.arange(-reach, reach + 1, device=whole.device)
+    x = torch.arange(width, device=whole.device)
+    source = (x[:, None] + offsets).clamp(0, width - 1)  # (width, taps)
+    distance = offsets.abs().double()
+    weight = torch.where(distance <= whole[:, None], inner[:, None],
+                         torch.where(distance == whole[:, None] + 1, edge[:, None], 0.0))  # (N, taps)  # fmt: skip
+    flat = (source * width + x[:, None]).reshape(1, -1).expand(len(whole), -1)  # matrix[src, dst]
+    values = weight[:, None, :].expand(-1, width, -1).reshape(len(whole), -1)
+    matrix = torch.zeros(len(whole), width * width, device=whole.device, dtype=torch.float64)
+    return matrix.scatter_add_(1, flat, values).view(-1, width, width)
 
 
 def grayscale(images: Tensor) -> Tensor:

@@ -226,6 +226,7 @@ def build_loader(cfg: TrainConfig, source, train_rows, sampler, device: torch.de
                  type(source).__name__)  # fmt: skip
     transform = train_transform(cfg.augment, two_views, size=cfg.image_size, normalize=cfg.normalize)
     dataset = ImageDataset(source, ids, labels, transform, seed=cfg.seed)
+    # not persistent_workers: a worker's copy of the dataset would keep the first epoch's seed
     return DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
 
 

@@ -220,3 +220,26 @@ def eval_transform(recipe: str, size: int | None = None, normalize: str | None =
     size = size or default_size
     resize = [T.Resize(size * 8 // 7), T.CenterCrop(size)] if default_size == 224 else []
     return T.Compose(resize + [T.ToTensor(), norm])
+
+
+class DecodedCrops:
+    """The workers' share of a 224 recipe when the rest of each view runs on the device.
+
+    Each view's RandomResizedCrop and flip (the flip of PaCo's ``sim`` view comes last there,
+    but it commutes with the colour operations and the blur), as (C, H, W) uint8 tensors.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.query = T.Compose([T.RandomResizedCrop(size, scale=(0.08, 1.0)), T.RandomHorizontalFlip(), T.PILToTensor()])
+        self.key = T.Compose([T.RandomResizedCrop(size), T.RandomHorizontalFlip(), T.PILToTensor()])
+
+    def __call__(self, image: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.query(image), self.key(image)
+
+
+def decode_crop_transform(recipe: str, size: int | None = None) -> DecodedCrops:
+    """:class:`DecodedCrops` for a 224 recipe (``randclsstack_sim``, ``randcls_sim``)."""
+    default_size, _ = _check(recipe, None)
+    if default_size != 224:
+        raise ValueError(f"recipe {recipe!r} reads small images in memory; decode + crop is for the 224 recipes")
+    return DecodedCrops(size or default_size)

@@ -1,0 +1,231 @@
+"""Throughput of the training input and step for a config's recipe and model, with the ratios between paths.
+
+    python -m lpa.bench config/cifar100_lt.yaml [--device cuda] [--steps 10] [--json out.json]
+
+Figures (medians of repeats, on synthetic images in the dataset's format: photo-like uint8
+arrays for in-memory sources, JPEGs of ImageNet's typical 500x375 size for list files):
+
+- worker path: the PIL recipe image by image (``lpa.transforms``), per core (one process, one
+  thread) and in total (a DataLoader with one worker per core);
+- device path: the batched recipe (``lpa.device_transforms``) on ``--device``, per core (one
+  thread; CPU only) and in total; for JPEG recipes the workers' share (decode + crop) is timed;
+- step: one training step of the config's model and batch, ours (no read-back) and written as
+  PaCo's reference loop is (``loss.item()`` and the accuracy read every step);
+- training images/s: input + step together, each path.
+The ratio lines compare them within this one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from lpa.data import DeviceLoader, ImageDataset
+from lpa.device_transforms import DEVICE_RECIPES, BatchRecipe
+from lpa.distributed import Context, GlobalBatchSampler
+from lpa.io import run_main
+from lpa.models import LongTailNet
+from lpa.objectives import PaCoObjective
+from lpa.train import LOSS_NAMES, TrainConfig, train_step
+from lpa.transforms import RECIPES, decode_crop_transform, train_transform
+
+CLASSES = {"digits": 10, "cifar100": 100, "listfile": 1000}
+
+
+class SyntheticSource:
+    """Photo-like images (smooth colour fields plus noise) in memory, or as JPEG files for list-file recipes."""
+
+    def __init__(self, n: int, size: int, channels: int, jpeg_dir: Path | None = None, seed: int = 0) -> None:
+        rng = np.random.RandomState(seed)
+        self.in_channels = channels
+        self.files: list[Path] = []
+        shape = (375, 500) if jpeg_dir else (size, size)
+        images = []
+        for i in range(n):
+            coarse = Image.fromarray(rng.randint(0, 256, (max(2, shape[0] // 8), max(2, shape[1] // 8), 3),
+                                                 dtype=np.uint8))  # fmt: skip
+            smooth = np.asarray(coarse.resize(shape[::-1], Image.BICUBIC)).astype(np.int16)
+            pixels = np.clip(smooth + rng.randint(-12, 13, smooth.shape), 0, 255).astype(np.uint8)[..., :channels]
+            if jpeg_dir:
+                path = jpeg_dir / f"{i}.jpg"
+                Image.fromarray(pixels).save(path, quality=90)
+                self.files.append(path)
+            else:
+                images.append(pixels)
+        self.images = np.stack(images) if images else None
+
+    def load(self, image_id: int) -> Image.Image:
+        if self.files:
+            with Image.open(self.files[image_id]) as image:
+                return image.convert("RGB")
+        array = self.images[image_id]
+        return Image.fromarray(array[..., 0] if self.in_channels == 1 else array)
+
+    def pixels(self, image_ids: Sequence[int]) -> np.ndarray:
+        return self.images[np.asarray(image_ids)]
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:
+    fn()  # warm-up (allocations, cudnn autotuning)
+    sync()
+    times = []
+    for _ in range(repeats):
+        tic = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - tic)
+    return statistics.median(times)
+
+
+def one_thread(fn: Callable[[], float]) -> float:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return fn()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def load_settings(path: str) -> tuple[TrainConfig, str, int]:
+    """The baseline's TrainConfig for the config's first dataset, its source kind and its classes."""
+    config = yaml.safe_load(Path(path).read_text())
+    name, dataset = next(iter(config["datasets"].items()))
+    model, paco, base = config["model"], config["paco"], config["baseline"]
+    cfg = TrainConfig(
+        objective="paco", arch=model["arch"], depth=model.get("depth", 32), widths=tuple(model.get("widths", (16, 32, 64))),
+        strides=tuple(model.get("strides", (1, 2, 2))), proj_dims=tuple(paco["proj_dims"]), queue_size=paco["queue_size"],
+        augment=dataset["augment"], normalize=dataset.get("normalize"), image_size=dataset.get("image_size"),
+        batch_size=base["batch_size"],
+    )  # fmt: skip
+    return cfg, dataset["source"], CLASSES[dataset["source"]]
+
+
+def bench(config_path: str, device: torch.device, steps: int, images: int) -> dict:
+    cfg, source_kind, classes = load_settings(config_path)
+    size = cfg.image_size or RECIPES[cfg.augment][0]
+    channels = 1 if source_kind == "digits" else 3
+    jpeg = source_kind == "listfile"
+    sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
+    cores = len(os.sched_getaffinity(0))
+    out: dict = {"config": config_path, "recipe": cfg.augment, "arch": cfg.arch, "batch": cfg.batch_size,
+                 "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "cores": cores}  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        source = SyntheticSource(images, size, channels, Path(tmp) if jpeg else None)
+        ids, labels = np.arange(images), np.arange(images) % classes
+
+        # worker path: the PIL recipe, image by image
+        transform = train_transform(cfg.augment, two_views=True, size=cfg.image_size, normalize=cfg.normalize)
+        dataset = ImageDataset(source, ids, labels, transform, seed=0)
+        per_image = one_thread(lambda: median_seconds(lambda: [dataset[i] for i in range(len(dataset))], 3,
+                                                      lambda: None) / len(dataset))  # fmt: skip
+        out["worker_images_per_s_per_core"] = 1 / per_image
+        loader = DataLoader(dataset, batch_size=cfg.batch_size, num_workers=cores, persistent_workers=True)
+        out["worker_images_per_s_total"] = images / median_seconds(lambda: [b for b in loader], 2, lambda: None)
+        if jpeg:  # the workers' share when the rest runs on the device
+            crop = ImageDataset(source, ids, labels, decode_crop_transform(cfg.augment, size), seed=0)
+            out["decode_crop_images_per_s_per_core"] = 1 / one_thread(
+                lambda: median_seconds(lambda: [crop[i] for i in range(len(crop))], 3, lambda: None) / len(crop)
+            )
+
+        # device path: the batched recipe
+        if cfg.augment in DEVICE_RECIPES:
+            recipe = BatchRecipe(cfg.augment, True, size=cfg.image_size, normalize=cfg.normalize)
+            batch = torch.from_numpy(source.pixels(ids[: cfg.batch_size])).permute(0, 3, 1, 2).contiguous().to(device)
+            generator = torch.Generator(device).manual_seed(0)
+            seconds = lambda: median_seconds(lambda: recipe(batch, generator), 5, sync)  # noqa: E731
+            if device.type == "cpu":
+                out["device_images_per_s_per_core"] = cfg.batch_size / one_thread(seconds)
+            out["device_images_per_s_total"] = cfg.batch_size / seconds()
+
+        # the training step: ours, and with the reference loop's read-backs
+        torch.manual_seed(0)
+        model = LongTailNet(cfg.model_config(channels), classes).to(device)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+            model = model.to(memory_format=torch.channels_last)
+        objective = PaCoObjective([1] * classes, cfg.paco_alpha, cfg.paco_beta, cfg.paco_gamma,
+                                  cfg.paco_temperature).to(device)  # fmt: skip
+        optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
+        layout = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+        views = tuple(torch.randn(cfg.batch_size, channels, size, size, device=device).contiguous(memory_format=layout)
+                      for _ in range(2))  # fmt: skip
+        y = torch.randint(classes, (cfg.batch_size,), device=device)
+        sums = torch.zeros(len(LOSS_NAMES) + 2, dtype=torch.float64, device=device)
+        first_bad = torch.full((1,), -1, dtype=torch.long, device=device)
+
+        def ours():
+            train_step(model, objective, optimizer, views, y, sums, first_bad, 0)
+
+        def reference():  # as PaCo's loop: losses.update(loss.item()), the accuracy read every step
+            losses, logits = objective(model, views, y)
+            optimizer.zero_grad()
+            losses["loss"].backward()
+            optimizer.step()
+            float(losses["loss"].item()), int((logits.argmax(1) == y).sum())
+
+        out["step_s"] = median_seconds(ours, steps, sync)
+        out["reference_step_s"] = median_seconds(reference, steps, sync)
+
+        # input and step together
+        sampler = GlobalBatchSampler(images, cfg.batch_size, 0, Context(), True)
+        paths = {"worker": DataLoader(dataset, batch_sampler=sampler, num_workers=cores, persistent_workers=True)}
+        if cfg.augment in DEVICE_RECIPES:
+            pixels = torch.from_numpy(source.pixels(ids)).permute(0, 3, 1, 2).contiguous().to(device)
+            paths["device"] = DeviceLoader(pixels, torch.as_tensor(labels, device=device), sampler, recipe, seed=0)
+        for name, batches in paths.items():
+
+            def epoch(batches=batches):
+                for (q, k), labels_ in batches:
+                    q, k = (v.to(device, memory_format=layout) for v in (q, k))
+                    train_step(model, objective, optimizer, (q, k), labels_.to(device), sums, first_bad, 0)
+
+            out[f"{name}_training_images_per_s"] = len(sampler) * cfg.batch_size / median_seconds(epoch, 2, sync)
+    return out
+
+
+def ratio_lines(r: dict) -> list[str]:
+    lines = []
+
+    def ratio(label: str, a: str, b: str) -> None:
+        if a in r and b in r:
+            lines.append(f"{label}: {r[a] / r[b]:.2f}")
+
+    ratio("device / worker images/s per core", "device_images_per_s_per_core", "worker_images_per_s_per_core")
+    ratio("device / worker images/s in total", "device_images_per_s_total", "worker_images_per_s_total")
+    ratio("decode + crop / whole worker recipe, per core", "decode_crop_images_per_s_per_core",
+          "worker_images_per_s_per_core")  # fmt: skip
+    ratio("step time, ours / reference loop's (<= 1: not slower)", "step_s", "reference_step_s")
+    ratio("training images/s, device / worker path", "device_training_images_per_s", "worker_training_images_per_s")
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config", help="a workflow config (config/*.yaml): its first dataset's recipe, model, batch")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--steps", type=int, default=5, help="timed training steps")
+    parser.add_argument("--images", type=int, default=512, help="synthetic images")
+    parser.add_argument("--json", help="also write the figures here")
+    args = parser.parse_args(argv)
+    result = bench(args.config, torch.device(args.device), args.steps, args.images)
+    for key, value in result.items():
+        print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
+    print("\n".join(ratio_lines(result)))
+    if args.json:
+        Path(args.json).write_text(json.dumps({**result, "ratios": ratio_lines(result)}, indent=1))
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,159 @@
+"""timm's RandAugment as PaCo configures it (``rand-n2-m10-mstd0.5``), run on whole batches on the device.
+
+The ImageNet-LT and iNaturalist query views end with :func:`lpa.transforms.rand_augment`, timm's
+``rand_augment_transform`` (``timm/data/auto_augment.py``). :class:`RandAugmentBatch` is the same
+transform for an (N, C, H, W) batch of integer levels, each image with its own draws, so that a
+device path for those recipes needs no PIL workers. What it reproduces, from timm:
+
+- the 15 operations of ``_RAND_TRANSFORMS`` (:data:`NAMES`); two are drawn per image, uniformly
+  and with replacement (``np.random.choice(ops, 2)``), and run in the order drawn;
+- each is applied with probability 0.5, at a magnitude drawn per application from
+  N(10, 0.5) clipped to [0, 10] (so half the time exactly 10);
+- timm's level-to-argument functions of the non-"increasing" set: rotate +-30 degrees, shear
+  +-0.3, translate +-0.45 of the image's own size (``TranslateXRel``: PaCo's ``translate_const``
+  is not read by these), enhancement factor 0.1 + 1.8 m/10 (no sign), posterize to int(0.4 m)
+  bits, solarize above int(25.6 m), SolarizeAdd of int(11 m) below 128; the signed ones get a
+  random sign;
+- geometric operations fill with the ImageNet mean colour and resample with BILINEAR or BICUBIC
+  drawn per call (PaCo's hparams name no ``interpolation``, so timm picks from both).
+
+Every operation gives PIL's integer result: the colour and lookup operations and the bicubic
+affine transform are :mod:`lpa.device_transforms`'s; the bilinear affine transform and
+SolarizeAdd are here. ``tests/test_device_randaugment.py`` checks each against timm's function,
+whole calls against timm's ``RandAugment`` replayed with the recorded draws, and the draws'
+distributions against timm's own. As in :mod:`lpa.device_transforms`, nothing is read back to
+the host on a GPU: every operation runs on the whole batch and is kept where its mask is set.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from lpa.device_transforms import (
+    Tensor,
+    _Draw,
+    _gather,
+    _levels,
+    _source_coordinates,
+    affine_bicubic,
+    apply_lut,
+    apply_where,
+    autocontrast,
+    brightness,
+    contrast,
+    equalize,
+    invert,
+    posterize,
+    rotation_matrix,
+    saturation,
+    sharpness,
+    solarize,
+)
+from lpa.transforms import IMAGENET_MEAN_RGB
+
+# timm's _RAND_TRANSFORMS, in its order (the recorded op index points into this)
+NAMES = ("AutoContrast", "Equalize", "Invert", "Rotate", "Posterize", "Solarize", "SolarizeAdd", "Color", "Contrast",
+         "Brightness", "Sharpness", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel")  # fmt: skip
+SIGNED = ("Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel")  # those whose level gets a random sign
+GEOMETRIC = SIGNED  # those that resample (and so draw BILINEAR or BICUBIC)
+BILINEAR, BICUBIC = 2, 3  # PIL's resampling codes, as recorded
+NUM_LAYERS, PROB, MAGNITUDE, MAGNITUDE_STD = 2, 0.5, 10.0, 0.5  # rand-n2-m10-mstd0.5 (p 0.5 by default)
+LEVEL_DENOM = 10.0  # timm's _LEVEL_DENOM: also the magnitude's upper clip (no mmax)
+TRANSLATE_PCT = 0.45  # timm's default translate_pct for the *Rel translations
+
+
+def affine_bilinear(images: Tensor, matrix: Tensor, fill: Tensor) -> Tensor:
+    """PIL's ``transform(size, AFFINE, matrix, BILINEAR, fillcolor=fill)``; ``matrix`` (N, 6), ``fill`` (C,).
+
+    Geometry.c's ``bilinear_filter32RGB``: a sample point outside [0, w) x [0, h) takes the fill,
+    any other interpolates the 2x2 pixels around it (edges clamped), across then down, as
+    v = a + (b - a) d in double precision, truncated to uint8.
+    """
+    _, _, h, w = images.shape
+    x, y = _source_coordinates(matrix, h, w)
+    inside = ((x >= 0) & (y >= 0) & (x < w) & (y < h))[:, None]
+    x, y = x - 0.5, y - 0.5
+    x0, y0 = x.floor(), y.floor()
+    dx, dy = (x - x0)[:, None], (y - y0)[:, None]
+    cols = [(x0.long() + k).clamp(0, w - 1) for k in (0, 1)]
+    rows = [(y0.long() + k).clamp(0, h - 1) for k in (0, 1)]
+
+    def across(row: Tensor) -> Tensor:  # one row of taps, (N, C, h, w); levels gathered exactly in float32
+        left, right = (_gather(images, row, col).double() for col in cols)
+        return left + (right - left) * dx
+
+    top, bottom = across(rows[0]), across(rows[1])
+    value = torch.floor(top + (bottom - top) * dy)
+    return torch.where(inside, value.to(images.dtype), fill.view(1, -1, 1, 1).to(images.dtype))
+
+
+def solarize_add(images: Tensor, add: Tensor, threshold: int = 128) -> Tensor:
+    """timm's ``solarize_add``: levels below ``threshold`` raised by ``add`` (N,), capped at 255."""
+    levels = _levels(images)
+    raised = (levels + add.view(-1, 1, 1).to(levels)).clamp_max(255)
+    return apply_lut(images, torch.where(levels < threshold, raised, levels))
+
+
+class RandAugmentBatch:
+    """:func:`lpa.transforms.rand_augment` (timm's RandAugment) for a batch: (N, C, H, W) levels -> levels.
+
+    ``size`` is the crop size PaCo configures the transform for; timm's "rand" operations
+    translate by a fraction of each image's own size, so it does not change the result.
+    Only RGB images are supported (the fill is the ImageNet mean colour).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.fill = torch.tensor(IMAGENET_MEAN_RGB, dtype=torch.float32)
+
+    def __call__(self, images: Tensor, draw: _Draw) -> Tensor:
+        """Two layers; each records ``randaug_{op,applied,magnitude,negate,resample}{layer}``, all (N,).
+
+        ``op`` indexes :data:`NAMES`; ``magnitude`` is clipped as timm clips it; ``negate`` and
+        ``resample`` (PIL's code) are drawn for every image and matter only for the operations
+        that use them (timm draws them only there, and only when the operation is applied).
+        """
+        for layer in range(NUM_LAYERS):
+            op = draw.integers(f"randaug_op{layer}", len(NAMES))
+            applied = draw.coin(f"randaug_applied{layer}", PROB)
+            noise = torch.randn(draw.n, generator=draw.generator, device=draw.device, dtype=torch.float64)
+            magnitude = draw.keep(f"randaug_magnitude{layer}", (MAGNITUDE + noise * MAGNITUDE_STD).clamp(0, LEVEL_DENOM))
+            negate = draw.coin(f"randaug_negate{layer}", 0.5)
+            bicubic = torch.rand(draw.n, generator=draw.generator, device=draw.device) < 0.5
+            resample = draw.keep(f"randaug_resample{layer}", torch.where(bicubic, BICUBIC, BILINEAR))
+            images = self.step(images, torch.where(applied, op, -1), magnitude, negate, resample)
+        return images
+
+    def step(self, images: Tensor, op: Tensor, magnitude: Tensor, negate: Tensor, resample: Tensor) -> Tensor:
+        """Apply operation ``op[n]`` (index into :data:`NAMES`; -1: none) at ``magnitude[n]``, all (N,).
+
+        The arguments are timm's level functions computed in float64 in timm's order of
+        operations, so that they equal Python's to the bit.
+        """
+        h, w = images.shape[-2:]
+        fill = self.fill[: images.shape[1]].to(images.device)
+        is_op = lambda *names: torch.stack([op == NAMES.index(n) for n in names]).any(0)  # noqa: E731
+        level = magnitude.double() / LEVEL_DENOM
+        signed = torch.where(negate, -level, level)
+        # the inverse affine matrices of the geometric operations, one per image
+        one, zero = torch.ones_like(level), torch.zeros_like(level)
+        pick = lambda name, value: torch.where(op == NAMES.index(name), value, zero)  # noqa: E731
+        shear, shift = signed * 0.3, signed * TRANSLATE_PCT
+        matrix = torch.stack([one, pick("ShearX", shear), pick("TranslateXRel", shift * w),
+                              pick("ShearY", shear), one, pick("TranslateYRel", shift * h)], 1)  # fmt: skip
+        # PIL's rotate takes the angle modulo 360 before it builds the matrix
+        turned = rotation_matrix(torch.remainder(signed * 30.0, 360.0), h, w)
+        matrix = torch.where(is_op("Rotate")[:, None], turned, matrix)
+        geometric = is_op(*GEOMETRIC)
+        images = apply_where(geometric & (resample == BILINEAR), lambda x, m: affine_bilinear(x, m, fill), images, matrix)
+        images = apply_where(geometric & (resample == BICUBIC), lambda x, m: affine_bicubic(x, m, fill), images, matrix)
+        factor = level * 1.8 + 0.1  # _enhance_level_to_arg: unsigned, 0.1 .. 1.9
+        for name, enhance in (("Color", saturation), ("Contrast", contrast), ("Brightness", brightness),
+                              ("Sharpness", sharpness)):  # fmt: skip
+            images = apply_where(is_op(name), enhance, images, factor)
+        images = apply_where(is_op("Posterize"), posterize, images, torch.trunc(level * 4))
+        images = apply_where(is_op("Solarize"), solarize, images, torch.trunc(level * 256).clamp_max(256))
+        images = apply_where(is_op("SolarizeAdd"), solarize_add, images, torch.trunc(level * 110).clamp_max(128))
+        for name, lut_op in (("AutoContrast", autocontrast), ("Equalize", equalize), ("Invert", invert)):
+            images = apply_where(is_op(name), lut_op, images)
+        return images
