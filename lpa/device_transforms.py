@@ -124,7 +124,9 @@ def resized_crop(images: Tensor, top: Tensor, left: Tensor, height: Tensor, widt
     """PIL's ``crop((left, top, left + width, top + height)).resize((size, size), BILINEAR)``.
 
     Two passes (horizontal first), each rounded to uint8 as PIL's ``ImagingResample`` does;
-    each pass is a batched product with the (exact, float64) fixed-point weight matrix.
+    each pass is a batched product with the (exact, float64) fixed-point weight matrix. Exact
+    when the crop is enlarged (as in every device recipe); when it shrinks, Pillow >= 12 runs
+    the vertical pass first for some shapes and a pixel may differ by one level.
     """
     n, c, h, w = images.shape
     across = _bilinear_weights(left, width, w, size)  # (N, size, w)
