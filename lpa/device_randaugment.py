@@ -117,7 +117,8 @@ class RandAugmentBatch:
             op = draw.integers(f"randaug_op{layer}", len(NAMES))
             applied = draw.coin(f"randaug_applied{layer}", PROB)
             noise = torch.randn(draw.n, generator=draw.generator, device=draw.device, dtype=torch.float64)
-            magnitude = draw.keep(f"randaug_magnitude{layer}", (MAGNITUDE + noise * MAGNITUDE_STD).clamp(0, LEVEL_DENOM))
+            magnitude = (MAGNITUDE + noise * MAGNITUDE_STD).clamp(0, LEVEL_DENOM)  # random.gauss, clipped
+            draw.keep(f"randaug_magnitude{layer}", magnitude)
             negate = draw.coin(f"randaug_negate{layer}", 0.5)
             bicubic = torch.rand(draw.n, generator=draw.generator, device=draw.device) < 0.5
             resample = draw.keep(f"randaug_resample{layer}", torch.where(bicubic, BICUBIC, BILINEAR))
@@ -145,12 +146,13 @@ class RandAugmentBatch:
         turned = rotation_matrix(torch.remainder(signed * 30.0, 360.0), h, w)
         matrix = torch.where(is_op("Rotate")[:, None], turned, matrix)
         geometric = is_op(*GEOMETRIC)
-        images = apply_where(geometric & (resample == BILINEAR), lambda x, m: affine_bilinear(x, m, fill), images, matrix)
-        images = apply_where(geometric & (resample == BICUBIC), lambda x, m: affine_bicubic(x, m, fill), images, matrix)
+        for code, affine in ((BILINEAR, affine_bilinear), (BICUBIC, affine_bicubic)):
+            images = apply_where(geometric & (resample == code), lambda x, m, f=affine: f(x, m, fill), images, matrix)
         factor = level * 1.8 + 0.1  # _enhance_level_to_arg: unsigned, 0.1 .. 1.9
         for name, enhance in (("Color", saturation), ("Contrast", contrast), ("Brightness", brightness),
                               ("Sharpness", sharpness)):  # fmt: skip
             images = apply_where(is_op(name), enhance, images, factor)
+        # 0 bits (m < 2.5, never drawn from N(10, 0.5)) gives black here; the installed Pillow 13 refuses it
         images = apply_where(is_op("Posterize"), posterize, images, torch.trunc(level * 4))
         images = apply_where(is_op("Solarize"), solarize, images, torch.trunc(level * 256).clamp_max(256))
         images = apply_where(is_op("SolarizeAdd"), solarize_add, images, torch.trunc(level * 110).clamp_max(128))

@@ -8,6 +8,9 @@
 2. Dense feature extraction of ResNet-32 (8x8x64 maps): images per second.
 3. K-means on random local features: faiss (GPU when faiss has one) and the torch backend,
    each in a child process (faiss and torch are never loaded together).
+4. ``lpa.bench`` on the CIFAR100-LT config: the PIL worker path against the device path, our
+   step against one written as PaCo's reference loop (a read-back every step), training
+   images/s of each path, their ratios in this one run, and what 400 epochs of IF 100 take.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from lpa.bench import bench, ratio_lines  # noqa: E402
 from lpa.models import LongTailNet, ModelConfig  # noqa: E402
 from lpa.objectives import PaCoObjective  # noqa: E402
 
@@ -114,6 +118,13 @@ def main() -> None:
     print("extract", extraction(args.images, device))
     for backend in ("faiss", "torch"):
         print("kmeans", kmeans(args.points, 64, args.k, backend))
+    figures = bench(str(Path(__file__).resolve().parents[1] / "config/cifar100_lt.yaml"), device, args.steps, 2048)
+    print("bench", json.dumps(figures))
+    print("\n".join(ratio_lines(figures)))
+    images = 400 * 10_847  # 400 epochs of CIFAR100-LT at imbalance 100
+    for path in ("device", "worker"):
+        print(f"400 epochs of CIFAR100-LT IF 100, {path} path: "
+              f"{images / figures[f'{path}_training_images_per_s'] / 60:.1f} minutes")
 
 
 if __name__ == "__main__":

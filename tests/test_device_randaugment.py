@@ -87,7 +87,7 @@ def test_each_operation_equals_timms(name):
     rng = np.random.RandomState(R.NAMES.index(name))
     magnitude = np.where(rng.rand(N) < 0.25, 10.0, rng.uniform(0, 10, N))
     if name == "Posterize":
-        magnitude = np.maximum(magnitude, 2.5)  # PIL 13 refuses 0 bits (timm's level for m < 2.5, p ~ 1e-50)
+        magnitude = np.maximum(magnitude, 2.5)  # Pillow 13 refuses 0 bits, timm's level for m < 2.5 (p ~ 1e-50)
     negate, bicubic = rng.rand(N) < 0.5, rng.rand(N) < 0.5
     resample = np.where(bicubic, R.BICUBIC, R.BILINEAR)
     op = torch.full((N,), R.NAMES.index(name))
@@ -162,7 +162,8 @@ def test_whole_calls_replay_through_timms_randaugment(monkeypatch):
         np.testing.assert_array_equal(ours[n].permute(1, 2, 0).numpy(), np.asarray(theirs), err_msg=f"image {n}")
     # the replay covered every operation, and each geometric one with both filters
     ran = Counter((R.NAMES[int(record[f"randaug_op{k}"][n])], int(record[f"randaug_resample{k}"][n]))
-                  for k in range(R.NUM_LAYERS) for n in range(len(images)) if record[f"randaug_applied{k}"][n])  # fmt: skip
+                  for k in range(R.NUM_LAYERS) for n in range(len(images))
+                  if record[f"randaug_applied{k}"][n])  # fmt: skip
     assert {name for name, _ in ran} == set(R.NAMES)
     assert all(ran[name, r] for name in R.GEOMETRIC for r in (R.BILINEAR, R.BICUBIC))
 
@@ -172,6 +173,13 @@ def test_computing_all_images_as_on_a_gpu_gives_the_same_batch(monkeypatch):
     monkeypatch.setattr(D, "SUBSET_ON_CPU", False)
     whole, _ = record_call(BATCH, seed=3)
     assert torch.equal(subset, whole) and not torch.equal(subset, BATCH)
+
+
+def test_nothing_is_read_back_to_the_host_off_the_cpu():
+    """On the meta device (shapes, no data) any read-back (.item(), int(), bool(), nonzero()) raises."""
+    draw = D._Draw(None, N, torch.device("meta"), {})
+    out = R.RandAugmentBatch(SIZE)(BATCH.to("meta"), draw)
+    assert out.shape == BATCH.shape and out.device.type == "meta" and len(draw.record) == 5 * R.NUM_LAYERS
 
 
 # --- distributions of the draws: ours against timm's own ----------------------------------------------
