@@ -269,31 +269,35 @@ class ImageDataset(Dataset):
 class DeviceLoader:
     """Batches of (views, labels) augmented on the device from the whole training set held there.
 
-    ``pixels`` (N, C, H, W) uint8 and ``labels`` (N,) live on the training device; each batch
-    of positions from ``sampler`` (the process's share of a global batch) goes through
-    ``augment(images, generator)`` (:class:`lpa.device_transforms.BatchRecipe`). The generator
-    lives on the device and is seeded from (seed, epoch, rank), so a resumed epoch replays
-    exactly; the positions of a whole epoch go to the device at once, and no step reads
-    anything back.
+    ``pixels`` (N, C, H, W) uint8 and ``labels`` (N,) live on the training device. Each global
+    batch of ``sampler`` (:class:`lpa.distributed.GlobalBatchSampler`) goes through
+    ``augment(images, generator)`` (:class:`lpa.device_transforms.BatchRecipe`) whole, and the
+    process keeps its share: every process draws the same numbers, so the views do not depend
+    on the number of processes (each augments the global batch, cheap next to the step). The
+    generator lives on the device and is seeded from (seed, epoch), so a resumed epoch replays
+    exactly; an epoch's positions go to the device at once, and no step reads anything back.
     """
 
-    def __init__(self, pixels: torch.Tensor, labels: torch.Tensor, sampler, augment, seed: int, rank: int = 0):
+    def __init__(self, pixels: torch.Tensor, labels: torch.Tensor, sampler, augment, seed: int):
         self.pixels, self.labels, self.sampler, self.augment = pixels, labels, sampler, augment
-        self.seed, self.rank, self.epoch = seed, rank, 0
+        self.seed, self.epoch = seed, 0
         self.generator = torch.Generator(pixels.device)
 
     def __len__(self) -> int:
         return len(self.sampler)
 
     def __iter__(self):
-        self.generator.manual_seed(self.seed * 1_000_003 + self.epoch * 1_009 + self.rank)
-        batches = list(self.sampler)
-        positions = torch.as_tensor(np.concatenate(batches), dtype=torch.long).to(self.pixels.device)
+        self.generator.manual_seed(self.seed * 1_000_003 + self.epoch * 1_009)
+        batches = list(self.sampler.global_batches())
+        positions = torch.as_tensor(np.concatenate([b for b, _ in batches]), dtype=torch.long)
+        positions = positions.to(self.pixels.device)
         start = 0
-        for batch in batches:
+        for batch, mine in batches:
             index = positions[start : start + len(batch)]
             start += len(batch)
-            yield self.augment(self.pixels[index], self.generator), self.labels[index]
+            views = self.augment(self.pixels[index], self.generator)
+            views = tuple(v[mine] for v in views) if isinstance(views, tuple) else views[mine]
+            yield views, self.labels[index][mine]
 
 
 def long_tailed_counts(n_max: int, imbalance_factor: float, num_classes: int) -> list[int]:

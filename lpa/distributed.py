@@ -112,13 +112,19 @@ class GlobalBatchSampler(Sampler[list[int]]):
     def __len__(self) -> int:
         return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def global_batches(self) -> Iterator[tuple[list[int], slice]]:
+        """Each global batch and the positions of this process's share in it."""
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         order = torch.randperm(self.n, generator=g).tolist()
-        share = self.batch_size // self.ctx.world_size
+        rank, world = self.ctx.rank, self.ctx.world_size
+        share = self.batch_size // world
         for b in range(len(self)):
             batch = order[b * self.batch_size : (b + 1) * self.batch_size]
             if len(batch) < self.batch_size:  # a lone partial batch (fewer images than one batch)
-                yield batch[self.ctx.rank :: self.ctx.world_size]
+                yield batch, slice(rank, None, world)
             else:
-                yield batch[self.ctx.rank * share : (self.ctx.rank + 1) * share]
+                yield batch, slice(rank * share, (rank + 1) * share)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch, mine in self.global_batches():
+            yield batch[mine]

@@ -211,7 +211,7 @@ def _to(views, device):
     return tuple(move(v) for v in views) if isinstance(views, (list, tuple)) else move(views)
 
 
-def build_loader(cfg: TrainConfig, source, train_rows, sampler, device: torch.device, rank: int):
+def build_loader(cfg: TrainConfig, source, train_rows, sampler, device: torch.device):
     """Batches of augmented views: made on ``device`` when ``cfg.augment_on`` is device and the recipe
     and the image source allow it (:data:`lpa.device_transforms.DEVICE_RECIPES`, an in-memory
     source), else by PIL in DataLoader workers."""
@@ -221,7 +221,7 @@ def build_loader(cfg: TrainConfig, source, train_rows, sampler, device: torch.de
         if cfg.augment in DEVICE_RECIPES and hasattr(source, "pixels"):
             pixels = torch.from_numpy(source.pixels(ids)).permute(0, 3, 1, 2).contiguous().to(device)
             augment = BatchRecipe(cfg.augment, two_views, size=cfg.image_size, normalize=cfg.normalize)
-            return DeviceLoader(pixels, torch.tensor(labels, device=device), sampler, augment, cfg.seed, rank)
+            return DeviceLoader(pixels, torch.tensor(labels, device=device), sampler, augment, cfg.seed)
         log.info("recipe %s from a %s has no device path: augmenting in workers", cfg.augment,
                  type(source).__name__)  # fmt: skip
     transform = train_transform(cfg.augment, two_views, size=cfg.image_size, normalize=cfg.normalize)
@@ -321,7 +321,7 @@ def train(
         len(train_rows), cfg.batch_size, cfg.seed, ctx, len(train_rows) >= cfg.batch_size
     )
     steps = len(sampler)
-    loader = build_loader(cfg, source, train_rows, sampler, device, ctx.rank)
+    loader = build_loader(cfg, source, train_rows, sampler, device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels once
         model = model.to(memory_format=torch.channels_last)
