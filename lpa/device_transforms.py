@@ -25,7 +25,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from lpa.transforms import NORMALIZE, RECIPES, CIFAR10Policy
+from lpa.transforms import CIFAR10Policy, check_recipe
 
 DEVICE_RECIPES = ("digits", "cifar100")  # recipes with a batched path here; the rest augment in workers
 
@@ -624,12 +624,9 @@ class BatchRecipe:
     def __init__(self, recipe: str, two_views: bool, size: int | None = None, normalize: str | None = None) -> None:
         if recipe not in DEVICE_RECIPES:
             raise ValueError(f"recipe {recipe!r} has no device path; those with one: {list(DEVICE_RECIPES)}")
-        default_size, default_norm = RECIPES[recipe]
-        name = normalize or default_norm
-        if name not in NORMALIZE:
-            raise ValueError(f"unknown normalisation {name!r}; choose one of {sorted(NORMALIZE)}")
+        default_size, norm = check_recipe(recipe, normalize)
         self.recipe, self.two_views, self.size = recipe, two_views, size or default_size
-        self.mean, self.std = (torch.tensor(v, dtype=torch.float32) for v in NORMALIZE[name])
+        self.mean, self.std = (torch.tensor(v, dtype=torch.float32) for v in (norm.mean, norm.std))
         self.policy = CIFAR10PolicyBatch() if recipe == "cifar100" else None
 
     def query(self, images: Tensor, draw: _Draw) -> Tensor:

@@ -191,7 +191,8 @@ def _views(recipe: str, size: int) -> tuple[list, list]:
     return query + [rand_augment(size)], sim
 
 
-def _check(recipe: str, normalize: str | None) -> tuple[int, T.Normalize]:
+def check_recipe(recipe: str, normalize: str | None) -> tuple[int, T.Normalize]:
+    """The recipe's default crop size and its normalisation (``normalize`` or the recipe's dataset's)."""
     if recipe not in RECIPES:
         raise ValueError(f"unknown augment recipe {recipe!r}; choose one of {sorted(RECIPES)}")
     size, default = RECIPES[recipe]
@@ -207,7 +208,7 @@ def train_transform(recipe: str, two_views: bool, size: int | None = None, norma
     ``size`` is the crop size (default 8 for digits, 32 for cifar100, 224 for the ImageNet
     recipes); ``normalize`` names the mean/std (default: the recipe's dataset).
     """
-    default_size, norm = _check(recipe, normalize)
+    default_size, norm = check_recipe(recipe, normalize)
     query, key = _views(recipe, size or default_size)
     cutout = [Cutout(16 * (size or default_size) // 32)] if recipe == "cifar100" else []  # zeroed before Normalize
     query = T.Compose(query + [T.ToTensor()] + cutout + [norm])
@@ -216,7 +217,7 @@ def train_transform(recipe: str, two_views: bool, size: int | None = None, norma
 
 def eval_transform(recipe: str, size: int | None = None, normalize: str | None = None) -> Transform:
     """Deterministic transform for features and evaluation (224 recipes: resize to size * 8/7, centre crop)."""
-    default_size, norm = _check(recipe, normalize)
+    default_size, norm = check_recipe(recipe, normalize)
     size = size or default_size
     resize = [T.Resize(size * 8 // 7), T.CenterCrop(size)] if default_size == 224 else []
     return T.Compose(resize + [T.ToTensor(), norm])
@@ -239,7 +240,7 @@ class DecodedCrops:
 
 def decode_crop_transform(recipe: str, size: int | None = None) -> DecodedCrops:
     """:class:`DecodedCrops` for a 224 recipe (``randclsstack_sim``, ``randcls_sim``)."""
-    default_size, _ = _check(recipe, None)
+    default_size, _ = check_recipe(recipe, None)
     if default_size != 224:
         raise ValueError(f"recipe {recipe!r} reads small images in memory; decode + crop is for the 224 recipes")
     return DecodedCrops(size or default_size)

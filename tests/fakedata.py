@@ -54,3 +54,15 @@ def write_jpeg_lists(root: Path, lists: dict[str, list[int]], size: int = 40, se
         (root / list_name).write_text("\n".join(lines) + "\n")
         written[list_name] = root / list_name
     return written
+
+
+def photo_like(n: int, size: int = 32, channels: int = 3, seed: int = 0) -> np.ndarray:
+    """Smooth images with noise (every level and flat areas occur, as in photographs), (n, size, size, C) uint8."""
+    rng = np.random.RandomState(seed)
+    out = []
+    for _ in range(n):
+        small = Image.fromarray(rng.randint(0, 256, (size // 4, size // 4, 3), dtype=np.uint8))
+        smooth = np.asarray(small.resize((size, size), Image.BICUBIC)).astype(int)
+        out.append(np.clip(smooth + rng.randint(-20, 21, smooth.shape), 0, 255).astype(np.uint8))
+    images = np.stack(out)
+    return images[..., :1] if channels == 1 else images

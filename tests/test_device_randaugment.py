@@ -12,6 +12,7 @@ from PIL import Image
 from scipy import stats
 from timm.data import auto_augment as AA
 
+import fakedata
 import lpa.device_randaugment as R
 import lpa.device_transforms as D
 from lpa.transforms import IMAGENET_MEAN_RGB, rand_augment
@@ -21,14 +22,7 @@ HPARAMS = {"translate_const": int(SIZE * 0.45), "img_mean": IMAGENET_MEAN_RGB}  
 
 
 def photo_like(n, size=SIZE, seed=0):
-    """Smooth images with noise (every level and flat areas occur, as in photographs), (n, size, size, 3) uint8."""
-    rng = np.random.RandomState(seed)
-    out = []
-    for _ in range(n):
-        small = Image.fromarray(rng.randint(0, 256, (size // 4, size // 4, 3), dtype=np.uint8))
-        smooth = np.asarray(small.resize((size, size), Image.BICUBIC)).astype(int)
-        out.append(np.clip(smooth + rng.randint(-20, 21, smooth.shape), 0, 255).astype(np.uint8))
-    return np.stack(out)
+    return fakedata.photo_like(n, size, seed=seed)
 
 
 def as_batch(images):

@@ -14,19 +14,8 @@ from torchvision.transforms import functional as TF
 
 import lpa.device_transforms as D
 import lpa.transforms as pil_recipes
+from fakedata import photo_like
 from lpa.transforms import CIFAR10Policy, Cutout, train_transform
-
-
-def photo_like(n, size=32, channels=3, seed=0):
-    """Smooth images with noise (every level and flat areas occur, as in photographs), (n, size, size, C) uint8."""
-    rng = np.random.RandomState(seed)
-    out = []
-    for _ in range(n):
-        small = Image.fromarray(rng.randint(0, 256, (size // 4, size // 4, 3), dtype=np.uint8))
-        smooth = np.asarray(small.resize((size, size), Image.BICUBIC)).astype(int)
-        out.append(np.clip(smooth + rng.randint(-20, 21, smooth.shape), 0, 255).astype(np.uint8))
-    images = np.stack(out)
-    return images[..., :1] if channels == 1 else images
 
 
 def as_batch(images):
