@@ -32,8 +32,8 @@ import yaml
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from lpa.data import DeviceLoader, ImageDataset
-from lpa.device_transforms import DEVICE_RECIPES, BatchRecipe
+from lpa.data import DeviceFinisher, DeviceLoader, ImageDataset
+from lpa.device_transforms import CROP_RECIPES, DEVICE_RECIPES, BatchRecipe
 from lpa.distributed import Context, GlobalBatchSampler
 from lpa.io import run_main
 from lpa.models import LongTailNet
@@ -133,21 +133,29 @@ def bench(config_path: str, device: torch.device, steps: int, images: int) -> di
         out["worker_images_per_s_per_core"] = 1 / per_image
         loader = DataLoader(dataset, batch_size=cfg.batch_size, num_workers=cores, persistent_workers=True)
         out["worker_images_per_s_total"] = images / median_seconds(lambda: [b for b in loader], 2, lambda: None)
-        if jpeg:  # the workers' share when the rest runs on the device
-            crop = ImageDataset(source, ids, labels, decode_crop_transform(cfg.augment, size), seed=0)
+        if cfg.augment in CROP_RECIPES:  # the workers' share when the rest runs on the device
+            crop = ImageDataset(source, ids, labels, decode_crop_transform(cfg.augment, size=size), seed=0)
             out["decode_crop_images_per_s_per_core"] = 1 / one_thread(
                 lambda: median_seconds(lambda: [crop[i] for i in range(len(crop))], 3, lambda: None) / len(crop)
             )
 
-        # device path: the batched recipe
-        if cfg.augment in DEVICE_RECIPES:
+        # device path: the batched recipe (on the workers' crops for the 224 recipes)
+        recipe = None
+        if cfg.augment in DEVICE_RECIPES + CROP_RECIPES:
             recipe = BatchRecipe(cfg.augment, True, size=cfg.image_size, normalize=cfg.normalize)
-            batch = torch.from_numpy(source.pixels(ids[: cfg.batch_size])).permute(0, 3, 1, 2).contiguous().to(device)
+            if cfg.augment in DEVICE_RECIPES:
+                batch = torch.from_numpy(source.pixels(ids[: cfg.batch_size])).permute(0, 3, 1, 2).contiguous()
+            else:
+                batch = tuple(torch.stack(c) for c in zip(*(crop[i][0] for i in range(cfg.batch_size))))
+            batch = tuple(b.to(device) for b in batch) if isinstance(batch, tuple) else batch.to(device)
             generator = torch.Generator(device).manual_seed(0)
             seconds = lambda: median_seconds(lambda: recipe(batch, generator), 5, sync)  # noqa: E731
             if device.type == "cpu":
                 out["device_images_per_s_per_core"] = cfg.batch_size / one_thread(seconds)
             out["device_images_per_s_total"] = cfg.batch_size / seconds()
+
+        if steps == 0:  # input figures only (a 224 model's step on a CPU takes long)
+            return out
 
         # the training step: ours, and with the reference loop's read-backs
         torch.manual_seed(0)
@@ -184,6 +192,9 @@ def bench(config_path: str, device: torch.device, steps: int, images: int) -> di
         if cfg.augment in DEVICE_RECIPES:
             pixels = torch.from_numpy(source.pixels(ids)).permute(0, 3, 1, 2).contiguous().to(device)
             paths["device"] = DeviceLoader(pixels, torch.as_tensor(labels, device=device), sampler, recipe, seed=0)
+        elif recipe is not None:
+            crops = DataLoader(crop, batch_sampler=sampler, num_workers=cores, persistent_workers=True)
+            paths["device"] = DeviceFinisher(crops, recipe, device, seed=0)
         for name, batches in paths.items():
 
             def epoch(batches=batches):
@@ -206,6 +217,10 @@ def ratio_lines(r: dict) -> list[str]:
     ratio("device / worker images/s in total", "device_images_per_s_total", "worker_images_per_s_total")
     ratio("decode + crop / whole worker recipe, per core", "decode_crop_images_per_s_per_core",
           "worker_images_per_s_per_core")  # fmt: skip
+    if "decode_crop_images_per_s_per_core" in r and "device_images_per_s_per_core" in r:
+        both = 1 / (1 / r["decode_crop_images_per_s_per_core"] + 1 / r["device_images_per_s_per_core"])
+        lines.append(f"decode + crop, then the device's finish / whole worker recipe, per core: "
+                     f"{both / r['worker_images_per_s_per_core']:.2f}")  # fmt: skip
     ratio("step time, ours / reference loop's (<= 1: not slower)", "step_s", "reference_step_s")
     ratio("training images/s, device / worker path", "device_training_images_per_s", "worker_training_images_per_s")
     return lines
@@ -215,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", help="a workflow config (config/*.yaml): its first dataset's recipe, model, batch")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--steps", type=int, default=5, help="timed training steps")
+    parser.add_argument("--steps", type=int, default=5, help="timed training steps (0: time the input only)")
     parser.add_argument("--images", type=int, default=512, help="synthetic images")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args(argv)

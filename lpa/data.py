@@ -286,6 +286,9 @@ class DeviceLoader:
     def __len__(self) -> int:
         return len(self.sampler)
 
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
     def __iter__(self):
         self.generator.manual_seed(self.seed * 1_000_003 + self.epoch * 1_009)
         batches = list(self.sampler.global_batches())
@@ -298,6 +301,37 @@ class DeviceLoader:
             views = self.augment(self.pixels[index], self.generator)
             views = tuple(v[mine] for v in views) if isinstance(views, tuple) else views[mine]
             yield views, self.labels[index][mine]
+
+
+class DeviceFinisher:
+    """Batches whose augmentation began in DataLoader workers (decode + crops) and ends on the device.
+
+    ``loader`` yields (uint8 crops, labels) (:class:`lpa.transforms.DecodedCrops`); each batch
+    moves to ``device`` and goes through ``finish(crops, generator)`` (a
+    :class:`lpa.device_transforms.BatchRecipe`). The workers' draws are seeded per image as
+    in the worker path; the device's from (seed, epoch, rank), so these depend on the number
+    of processes (unlike :class:`DeviceLoader`'s).
+    """
+
+    def __init__(self, loader, finish, device: torch.device, seed: int, rank: int = 0):
+        self.loader, self.finish, self.device = loader, finish, device
+        self.seed, self.rank, self.epoch = seed, rank, 0
+        self.generator = torch.Generator(device)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = self.loader.dataset.epoch = epoch
+
+    def __iter__(self):
+        self.generator.manual_seed(self.seed * 1_000_003 + self.epoch * 1_009 + self.rank)
+        for crops, labels in self.loader:
+            if isinstance(crops, (list, tuple)):
+                crops = tuple(c.to(self.device, non_blocking=True) for c in crops)
+            else:
+                crops = crops.to(self.device, non_blocking=True)
+            yield self.finish(crops, self.generator), labels
 
 
 def long_tailed_counts(n_max: int, imbalance_factor: float, num_classes: int) -> list[int]:

@@ -27,7 +27,8 @@ import torch.nn.functional as F
 
 from lpa.transforms import CIFAR10Policy, check_recipe
 
-DEVICE_RECIPES = ("digits", "cifar100")  # recipes with a batched path here; the rest augment in workers
+DEVICE_RECIPES = ("digits", "cifar100")  # in-memory images: the whole recipe runs here
+CROP_RECIPES = ("randclsstack_sim", "randcls_sim")  # JPEGs: workers decode and crop, the rest runs here
 
 Tensor = torch.Tensor
 SUBSET_ON_CPU = True  # on the CPU compute only the masked images (False: as on a GPU; for the tests)
@@ -174,20 +175,21 @@ def _cubic(v0: Tensor, v1: Tensor, v2: Tensor, v3: Tensor, d: Tensor) -> Tensor:
 
 
 def affine_bicubic(images: Tensor, matrix: Tensor, fill: Tensor) -> Tensor:
-    """PIL's ``transform(size, AFFINE, matrix, BICUBIC, fillcolor=fill)``: 4x4 taps, truncated to uint8."""
-    n, c, h, w = images.shape
+    """PIL's ``transform(size, AFFINE, matrix, BICUBIC, fillcolor=fill)``: 4x4 taps, truncated to uint8.
+
+    The taps are gathered one at a time (four across, for each of four rows), so memory stays
+    that of a few images per image, not sixteen.
+    """
+    _, _, h, w = images.shape
     x, y = _source_coordinates(matrix, h, w)
     inside = ((x >= 0) & (y >= 0) & (x < w) & (y < h))[:, None]
     x, y = x - 0.5, y - 0.5
     x0, y0 = x.floor(), y.floor()
     dx, dy = (x - x0)[:, None], (y - y0)[:, None]
-    k = torch.arange(-1, 3, device=images.device)
-    cols = (x0.long()[..., None] + k).clamp(0, w - 1)  # (N, h, w, 4)
-    rows = (y0.long()[..., None] + k).clamp(0, h - 1)
-    pixels = _gather(images.double(), rows[..., :, None].expand(n, h, w, 4, 4),
-                     cols[..., None, :].expand(n, h, w, 4, 4))  # (N, C, h, w, 4 rows, 4 cols)  # fmt: skip
-    across = _cubic(*pixels.unbind(-1), dx[..., None])  # (N, C, h, w, 4 rows)
-    value = _cubic(*across.unbind(-1), dy).clamp(0, 255).floor()
+    cols = [(x0.long() + k).clamp(0, w - 1) for k in (-1, 0, 1, 2)]
+    rows = [(y0.long() + k).clamp(0, h - 1) for k in (-1, 0, 1, 2)]
+    across = [_cubic(*(_gather(images, row, col).double() for col in cols), dx) for row in rows]
+    value = _cubic(*across, dy).clamp(0, 255).floor()
     return torch.where(inside, value.to(images.dtype), fill.view(1, -1, 1, 1).to(images.dtype))
 
 
@@ -615,23 +617,36 @@ class CIFAR10PolicyBatch:
 
 
 class BatchRecipe:
-    """:func:`lpa.transforms.train_transform` for a batch on its device: (N, C, H, W) uint8 -> normalised views.
+    """:func:`lpa.transforms.train_transform` for a batch on its device: uint8 levels -> normalised views.
 
-    Returns the query view, or (query, key) when ``two_views``; a dict passed as ``record``
-    receives every random draw (for the tests of their distributions).
+    For :data:`DEVICE_RECIPES` the input is the (N, C, H, W) images, and the whole recipe runs
+    here. For :data:`CROP_RECIPES` it is what :class:`lpa.transforms.DecodedCrops` made in the
+    workers, each view's crop and flip, ``(query crops, key crops)`` (or the query crops alone
+    without ``two_views``), and the rest runs here: colour jitter, greyscale, blur and
+    RandAugment. Returns the query view, or (query, key) when ``two_views``; a dict passed as
+    ``record`` receives every random draw (for the tests).
     """
 
     def __init__(self, recipe: str, two_views: bool, size: int | None = None, normalize: str | None = None) -> None:
-        if recipe not in DEVICE_RECIPES:
-            raise ValueError(f"recipe {recipe!r} has no device path; those with one: {list(DEVICE_RECIPES)}")
+        if recipe not in DEVICE_RECIPES + CROP_RECIPES:
+            raise ValueError(f"recipe {recipe!r} has no device path; those with one: {list(DEVICE_RECIPES + CROP_RECIPES)}")
         default_size, norm = check_recipe(recipe, normalize)
         self.recipe, self.two_views, self.size = recipe, two_views, size or default_size
         self.mean, self.std = (torch.tensor(v, dtype=torch.float32) for v in (norm.mean, norm.std))
         self.policy = CIFAR10PolicyBatch() if recipe == "cifar100" else None
+        if recipe in CROP_RECIPES:
+            from lpa.device_randaugment import RandAugmentBatch  # it builds on this module's operations
+
+            self.rand_augment = RandAugmentBatch(self.size)
 
     def query(self, images: Tensor, draw: _Draw) -> Tensor:
         if self.recipe == "digits":
             return random_affine(images, draw, 10, translate=0.125, scale=(0.9, 1.1))
+        if self.recipe in CROP_RECIPES:  # randclsstack / randcls, after the workers' crop and flip
+            images = color_jitter(images, draw, 1.0, 0.4, 0.0)
+            if self.recipe == "randclsstack_sim":
+                images = random_blur(random_grayscale(images, draw, 0.2), draw, 0.5)
+            return self.rand_augment(images, draw)
         images = random_crop(images, draw, self.size, padding=self.size // 8)
         images = random_flip(images, draw)
         images = self.policy(images, draw)
@@ -641,6 +656,9 @@ class BatchRecipe:
         if self.recipe == "digits":
             images = random_resized_crop(images, draw, self.size, scale=(0.6, 1.0), ratio=(0.8, 1.25))
             return random_affine(images, draw, 15)
+        if self.recipe in CROP_RECIPES:  # sim, after the workers' crop and flip (the blur commutes with it)
+            images = color_jitter(images, draw, 1.0, 0.4, 0.0)
+            return random_blur(random_grayscale(images, draw, 0.2), draw, 0.5)
         images = random_resized_crop(images, draw, self.size, scale=(0.2, 1.0))
         images = random_flip(images, draw, "key_flip")
         images = color_jitter(images, draw, 0.8, 0.4, 0.1)
@@ -652,11 +670,12 @@ class BatchRecipe:
         mean, std = self.mean.to(levels.device), self.std.to(levels.device)
         return (levels.float() / 255 - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
 
-    def __call__(self, images: Tensor, generator: torch.Generator, record: dict | None = None):
-        levels = images.float()
-        query_draw = _Draw(generator, len(images), images.device, None if record is None else record.setdefault("query", {}))
-        query = self.normalize(self.query(levels, query_draw))
+    def __call__(self, images: Tensor | tuple[Tensor, Tensor], generator: torch.Generator, record: dict | None = None):
+        query_in, key_in = images if isinstance(images, tuple) else (images, images)
+        n, device = len(query_in), query_in.device
+        query_draw = _Draw(generator, n, device, None if record is None else record.setdefault("query", {}))
+        query = self.normalize(self.query(query_in.float(), query_draw))
         if not self.two_views:
             return query
-        key_draw = _Draw(generator, len(images), images.device, None if record is None else record.setdefault("key", {}))
-        return query, self.normalize(self.key(levels, key_draw))
+        key_draw = _Draw(generator, n, device, None if record is None else record.setdefault("key", {}))
+        return query, self.normalize(self.key(key_in.float(), key_draw))

@@ -28,12 +28,12 @@ from lpa import distributed
 from lpa.attributes import read_class_attributes
 from lpa.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from lpa.cli import add_dataclass_arguments, dataclass_from_args, speed_default
-from lpa.data import DeviceLoader, ImageDataset, open_source, read_class_counts, read_split
-from lpa.device_transforms import DEVICE_RECIPES, BatchRecipe
+from lpa.data import DeviceFinisher, DeviceLoader, ImageDataset, open_source, read_class_counts, read_split
+from lpa.device_transforms import CROP_RECIPES, DEVICE_RECIPES, BatchRecipe
 from lpa.io import run_main, setup_logging, write_json, write_text
 from lpa.models import LongTailNet, ModelConfig
 from lpa.objectives import CrossEntropyObjective, LPAObjective, PaCoObjective
-from lpa.transforms import train_transform
+from lpa.transforms import decode_crop_transform, train_transform
 
 log = logging.getLogger("lpa.train")
 
@@ -211,23 +211,39 @@ def _to(views, device):
     return tuple(move(v) for v in views) if isinstance(views, (list, tuple)) else move(views)
 
 
-def build_loader(cfg: TrainConfig, source, train_rows, sampler, device: torch.device):
-    """Batches of augmented views: made on ``device`` when ``cfg.augment_on`` is device and the recipe
-    and the image source allow it (:data:`lpa.device_transforms.DEVICE_RECIPES`, an in-memory
-    source), else by PIL in DataLoader workers."""
+def build_loader(cfg: TrainConfig, source, train_rows, sampler, device: torch.device, rank: int):
+    """Batches of augmented views. With ``cfg.augment_on`` device: made on ``device`` from the
+    training set held there (digits, CIFAR: :class:`lpa.data.DeviceLoader`), or, on a GPU,
+    finished there from the workers' decoded crops (the 224 recipes: :class:`lpa.data.DeviceFinisher`;
+    on a CPU the workers' PIL is faster at 224); otherwise by PIL in DataLoader workers."""
     two_views = cfg.objective != "ce"
     ids, labels = train_rows["image_id"].to_numpy(), train_rows["label"].to_numpy()
+    pin = device.type == "cuda"
     if cfg.augment_on == "device":
         if cfg.augment in DEVICE_RECIPES and hasattr(source, "pixels"):
             pixels = torch.from_numpy(source.pixels(ids)).permute(0, 3, 1, 2).contiguous().to(device)
             augment = BatchRecipe(cfg.augment, two_views, size=cfg.image_size, normalize=cfg.normalize)
             return DeviceLoader(pixels, torch.tensor(labels, device=device), sampler, augment, cfg.seed)
-        log.info("recipe %s from a %s has no device path: augmenting in workers", cfg.augment,
-                 type(source).__name__)  # fmt: skip
+        if cfg.augment in CROP_RECIPES and device.type != "cpu":  # on a CPU the workers run it faster
+            crops = ImageDataset(source, ids, labels, decode_crop_transform(cfg.augment, two_views, cfg.image_size),
+                                 seed=cfg.seed)  # fmt: skip
+            # not persistent_workers: a worker's copy of the dataset would keep the first epoch's seed
+            loader = DataLoader(crops, batch_sampler=sampler, num_workers=cfg.num_workers, pin_memory=pin)
+            finish = BatchRecipe(cfg.augment, two_views, size=cfg.image_size, normalize=cfg.normalize)
+            return DeviceFinisher(loader, finish, device, cfg.seed, rank)
+        log.info("recipe %s from a %s on %s has no device path: augmenting in workers", cfg.augment,
+                 type(source).__name__, device)  # fmt: skip
     transform = train_transform(cfg.augment, two_views, size=cfg.image_size, normalize=cfg.normalize)
     dataset = ImageDataset(source, ids, labels, transform, seed=cfg.seed)
-    # not persistent_workers: a worker's copy of the dataset would keep the first epoch's seed
-    return DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
+    return DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers, pin_memory=pin)
+
+
+def set_epoch(loader, epoch: int) -> None:
+    """Tell a loader which epoch's draws to make (a DataLoader's dataset seeds its images by epoch)."""
+    if hasattr(loader, "set_epoch"):
+        loader.set_epoch(epoch)
+    else:
+        loader.dataset.epoch = epoch
 
 
 def record_slice(out_dir: Path, attempt: int, start_epoch: int) -> None:
@@ -321,7 +337,7 @@ def train(
         len(train_rows), cfg.batch_size, cfg.seed, ctx, len(train_rows) >= cfg.batch_size
     )
     steps = len(sampler)
-    loader = build_loader(cfg, source, train_rows, sampler, device)
+    loader = build_loader(cfg, source, train_rows, sampler, device, ctx.rank)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels once
         model = model.to(memory_format=torch.channels_last)
@@ -340,14 +356,16 @@ def train(
         ctx.world_size,
         device,
         sum(p.numel() for p in model.parameters()),
-        "the device" if isinstance(loader, DeviceLoader) else f"{cfg.num_workers} worker(s)",
+        {DeviceLoader: "the device", DeviceFinisher: f"{cfg.num_workers} worker(s) (decode, crop) and the device"}.get(
+            type(loader), f"{cfg.num_workers} worker(s)"
+        ),
     )
     step_fn = torch.compile(train_step) if cfg.compile else train_step
 
     for epoch in range(start_epoch, cfg.epochs):
         seed_everything(cfg.seed, epoch, ctx.rank)
         sampler.set_epoch(epoch)
-        (loader if isinstance(loader, DeviceLoader) else loader.dataset).epoch = epoch
+        set_epoch(loader, epoch)
         net.train()
         tic = time.perf_counter()
         bar = tqdm(

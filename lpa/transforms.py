@@ -227,20 +227,22 @@ class DecodedCrops:
     """The workers' share of a 224 recipe when the rest of each view runs on the device.
 
     Each view's RandomResizedCrop and flip (the flip of PaCo's ``sim`` view comes last there,
-    but it commutes with the colour operations and the blur), as (C, H, W) uint8 tensors.
+    but it commutes with the colour operations and the blur), as (C, H, W) uint8 tensors:
+    ``(query, key)``, or the query alone without ``two_views``.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, two_views: bool = True) -> None:
         self.query = T.Compose([T.RandomResizedCrop(size, scale=(0.08, 1.0)), T.RandomHorizontalFlip(), T.PILToTensor()])
         self.key = T.Compose([T.RandomResizedCrop(size), T.RandomHorizontalFlip(), T.PILToTensor()])
+        self.two_views = two_views
 
-    def __call__(self, image: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.query(image), self.key(image)
+    def __call__(self, image: Image.Image):
+        return (self.query(image), self.key(image)) if self.two_views else self.query(image)
 
 
-def decode_crop_transform(recipe: str, size: int | None = None) -> DecodedCrops:
+def decode_crop_transform(recipe: str, two_views: bool = True, size: int | None = None) -> DecodedCrops:
     """:class:`DecodedCrops` for a 224 recipe (``randclsstack_sim``, ``randcls_sim``)."""
     default_size, _ = check_recipe(recipe, None)
     if default_size != 224:
         raise ValueError(f"recipe {recipe!r} reads small images in memory; decode + crop is for the 224 recipes")
-    return DecodedCrops(size or default_size)
+    return DecodedCrops(size or default_size, two_views)

@@ -316,3 +316,54 @@ def test_recipes_without_a_device_path_are_refused():
     with pytest.raises(ValueError, match="unknown normalisation 'nope'"):
         D.BatchRecipe("cifar100", True, normalize="nope")
     assert train_transform("cifar100", True)  # the worker recipe the device one mirrors
+
+
+# --- the 224 recipes: the workers decode and crop, the device finishes ----------------------------------
+
+
+@pytest.mark.parametrize("recipe", ["randclsstack_sim", "randcls_sim"])
+def test_224_recipes_finish_the_workers_crops_as_the_pil_recipe_would(recipe):
+    import lpa.device_randaugment as R
+
+    size = 32  # the recipes' operations do not depend on the crop size; small keeps the test quick
+    torch.manual_seed(0)
+    workers = pil_recipes.decode_crop_transform(recipe, two_views=True, size=size)
+    pairs = [workers(Image.fromarray(a)) for a in photo_like(24, size=48, seed=4)]
+    query_crops, key_crops = (torch.stack(c) for c in zip(*pairs))
+    assert query_crops.dtype == torch.uint8 and query_crops.shape == (24, 3, size, size)
+    record = {}
+    query, key = D.BatchRecipe(recipe, True, size=size)(
+        (query_crops, key_crops), torch.Generator().manual_seed(1), record
+    )
+    q, k = record["query"], record["key"]
+    mean, std = pil_recipes.NORMALIZE["imagenet"]
+    jitter_ops = [TF.adjust_brightness, TF.adjust_contrast, TF.adjust_saturation]
+
+    def replay_colour(view, draws, n, grey_and_blur):
+        factors = [float(draws[f"jitter_{s}"][n]) for s in "bcs"]
+        for index in draws["jitter_order"][n].tolist():
+            if index < 3:  # hue 0: torchvision skips it
+                view = jitter_ops[index](view, factors[index])
+        if grey_and_blur:
+            view = TF.rgb_to_grayscale(view, 3) if draws["grayscale"][n] else view
+            if draws["blur"][n]:
+                view = view.filter(ImageFilter.GaussianBlur(radius=float(draws["blur_sigma"][n])))
+        return view
+
+    before_randaugment = []
+    for n in range(24):
+        view = replay_colour(TF.to_pil_image(key_crops[n]), k, n, True)
+        assert torch.equal(key[n], normalised(view, mean, std)), f"key view of image {n}"
+        view = replay_colour(TF.to_pil_image(query_crops[n]), q, n, recipe == "randclsstack_sim")
+        before_randaugment.append(np.asarray(view))
+    # RandAugment itself is checked against timm in tests/test_device_randaugment.py: apply it here
+    # with the recorded draws to the PIL-replayed images
+    levels = as_batch(np.stack(before_randaugment))
+    rand_augment = R.RandAugmentBatch(size)
+    for layer in range(R.NUM_LAYERS):
+        op = torch.where(q[f"randaug_applied{layer}"], q[f"randaug_op{layer}"], -1)
+        levels = rand_augment.step(levels, op, q[f"randaug_magnitude{layer}"], q[f"randaug_negate{layer}"],
+                                   q[f"randaug_resample{layer}"])  # fmt: skip
+    expected = (levels / 255 - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    assert torch.equal(query, expected)
+    assert k["grayscale"].any() and k["blur"].any() and ("grayscale" in q) == (recipe == "randclsstack_sim")

@@ -230,3 +230,59 @@ def test_device_loader_replays_an_epoch_and_changes_with_the_next():
     sampler.set_epoch(1)
     later = [(q, y) for (q, _), y in loader]
     assert not torch.equal(first[0][1], later[0][1])  # another permutation of the images
+
+
+@pytest.fixture
+def jpeg_split(tmp_path):
+    from fakedata import write_jpeg_lists
+
+    from lpa import data
+
+    write_jpeg_lists(tmp_path, {"train.txt": [12, 6, 3], "test.txt": [2, 2, 2]}, size=40)
+    split, counts = tmp_path / "split.parquet", tmp_path / "counts.csv"
+    data.main(["--source", "listfile", "--root", str(tmp_path), "--train-list", "train.txt", "--test-list",
+               "test.txt", "--out-split", str(split), "--out-counts", str(counts)])  # fmt: skip
+    return split, counts
+
+
+def test_a_jpeg_dataset_on_the_cpu_augments_in_workers(jpeg_split, tmp_path):
+    """At 224 the device's share (RandAugment and the rest) is slower than PIL on a CPU: workers do it all."""
+    import logging
+
+    split, counts = jpeg_split
+    cfg = tiny("paco", epochs=1, batch_size=8, augment="randclsstack_sim", image_size=32, augment_on="device")
+    said = logging.Handler()
+    said.emit = lambda record: messages.append(record.getMessage())
+    messages = []
+    logging.getLogger("lpa.train").addHandler(said)
+    try:
+        result = train(cfg, split, counts, tmp_path / "run")
+    finally:
+        logging.getLogger("lpa.train").removeHandler(said)
+    assert np.isfinite(result["loss"]) and result["images_per_second"] > 0
+    text = "\n".join(messages)
+    assert "has no device path: augmenting in workers" in text and text.count("augmentation on 0 worker(s)") == 1
+
+
+def test_device_finisher_finishes_the_workers_crops_and_replays_an_epoch(jpeg_split):
+    from torch.utils.data import DataLoader
+
+    from lpa.data import DeviceFinisher, ImageDataset, open_source, read_split
+    from lpa.device_transforms import BatchRecipe
+    from lpa.distributed import Context, GlobalBatchSampler
+    from lpa.transforms import decode_crop_transform
+
+    split, meta = read_split(jpeg_split[0])
+    train_rows = split[split["split"] == "train"]
+    crops = ImageDataset(open_source(meta), train_rows["image_id"].to_numpy(), train_rows["label"].to_numpy(),
+                         decode_crop_transform("randcls_sim", size=32), seed=0)  # fmt: skip
+    sampler = GlobalBatchSampler(len(crops), 8, 0, Context(), True)
+    loader = DeviceFinisher(DataLoader(crops, batch_sampler=sampler), BatchRecipe("randcls_sim", True, size=32),
+                            torch.device("cpu"), seed=0)  # fmt: skip
+    first = [(q.clone(), k.clone(), y) for (q, k), y in loader]
+    assert len(first) == 2 and first[0][0].shape == first[0][1].shape == (8, 3, 32, 32)
+    assert first[0][0].dtype == torch.float32 and not torch.equal(first[0][0], first[0][1])
+    again = [(q, k, y) for (q, k), y in loader]
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(first, again))
+    loader.set_epoch(1)
+    assert crops.epoch == 1 and not torch.equal(next(iter(loader))[0][0], first[0][0])
