@@ -118,7 +118,8 @@ def main() -> None:
     print("extract", extraction(args.images, device))
     for backend in ("faiss", "torch"):
         print("kmeans", kmeans(args.points, 64, args.k, backend))
-    figures = bench(str(Path(__file__).resolve().parents[1] / "config/cifar100_lt.yaml"), device, args.steps, 2048)
+    figures = bench(str(Path(__file__).resolve().parents[1] / "config/cifar100_lt.yaml"), device, args.steps,
+                    min(args.images, 4096))  # fmt: skip
     print("bench", json.dumps(figures))
     print("\n".join(ratio_lines(figures)))
     images = 400 * 10_847  # 400 epochs of CIFAR100-LT at imbalance 100

@@ -32,5 +32,9 @@ def test_gpu_check_script_smoke_runs_on_the_cpu():
     out = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.splitlines()
-    assert sum(line.startswith("train") for line in lines) == 3  # ResNet-32; ResNeXt-50 fp32 and bf16
+    assert sum(line.startswith("train ") for line in lines) == 3  # ResNet-32; ResNeXt-50 fp32 and bf16
     assert sum(line.startswith("kmeans") and "error" not in line for line in lines) == 2
+    # lpa.bench on the CIFAR config: the figures, the ratios, and 400 epochs per path
+    assert sum(line.startswith("bench {") for line in lines) == 1
+    assert any(line.startswith("step time, ours / reference loop's") for line in lines)
+    assert sum(line.startswith("400 epochs of CIFAR100-LT IF 100") for line in lines) == 2
