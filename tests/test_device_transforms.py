@@ -367,3 +367,15 @@ def test_224_recipes_finish_the_workers_crops_as_the_pil_recipe_would(recipe):
     expected = (levels / 255 - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
     assert torch.equal(query, expected)
     assert k["grayscale"].any() and k["blur"].any() and ("grayscale" in q) == (recipe == "randclsstack_sim")
+
+
+def test_the_key_views_flip_commutes_with_the_steps_it_moved_before():
+    """PaCo's sim view flips last; the workers flip right after the crop. Equal for PIL's blur,
+    greyscale and jitter, so the move changes no pixel."""
+    rng = np.random.RandomState(7)
+    for pil in PILS[:16]:
+        radius, factor = float(rng.uniform(0.1, 2.0)), float(rng.uniform(0.6, 1.4))
+        steps = [lambda im: im.filter(ImageFilter.GaussianBlur(radius=radius)), lambda im: TF.rgb_to_grayscale(im, 3),
+                 lambda im: TF.adjust_contrast(im, factor), lambda im: TF.adjust_saturation(im, factor)]  # fmt: skip
+        for step in steps:
+            np.testing.assert_array_equal(np.asarray(step(TF.hflip(pil))), np.asarray(TF.hflip(step(pil))))
