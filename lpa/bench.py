@@ -104,8 +104,9 @@ def load_settings(path: str) -> tuple[TrainConfig, str, int]:
     name, dataset = next(iter(config["datasets"].items()))
     model, paco, base = config["model"], config["paco"], config["baseline"]
     cfg = TrainConfig(
-        objective="paco", arch=model["arch"], depth=model.get("depth", 32), widths=tuple(model.get("widths", (16, 32, 64))),
-        strides=tuple(model.get("strides", (1, 2, 2))), proj_dims=tuple(paco["proj_dims"]), queue_size=paco["queue_size"],
+        objective="paco", arch=model["arch"], depth=model.get("depth", 32),
+        widths=tuple(model.get("widths", (16, 32, 64))), strides=tuple(model.get("strides", (1, 2, 2))),
+        proj_dims=tuple(paco["proj_dims"]), queue_size=paco["queue_size"],
         augment=dataset["augment"], normalize=dataset.get("normalize"), image_size=dataset.get("image_size"),
         batch_size=base["batch_size"],
     )  # fmt: skip
@@ -119,8 +120,9 @@ def bench(config_path: str, device: torch.device, steps: int, images: int) -> di
     jpeg = source_kind == "listfile"
     sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
     cores = len(os.sched_getaffinity(0))
+    card = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     out: dict = {"config": config_path, "recipe": cfg.augment, "arch": cfg.arch, "batch": cfg.batch_size,
-                 "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "cores": cores}  # fmt: skip
+                 "device": card, "cores": cores}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         source = SyntheticSource(images, size, channels, Path(tmp) if jpeg else None)
         ids, labels = np.arange(images), np.arange(images) % classes

@@ -40,6 +40,7 @@ from lpa.device_transforms import (
     apply_where,
     autocontrast,
     brightness,
+    constant,
     contrast,
     equalize,
     invert,
@@ -104,7 +105,7 @@ class RandAugmentBatch:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.fill = torch.tensor(IMAGENET_MEAN_RGB, dtype=torch.float32)
+        self.fill = tuple(IMAGENET_MEAN_RGB)
 
     def __call__(self, images: Tensor, draw: _Draw) -> Tensor:
         """Two layers; each records ``randaug_{op,applied,magnitude,negate,resample}{layer}``, all (N,).
@@ -132,7 +133,7 @@ class RandAugmentBatch:
         operations, so that they equal Python's to the bit.
         """
         h, w = images.shape[-2:]
-        fill = self.fill[: images.shape[1]].to(images.device)
+        fill = constant(self.fill[: images.shape[1]], images.device)
         is_op = lambda *names: torch.stack([op == NAMES.index(n) for n in names]).any(0)  # noqa: E731
         level = magnitude.double() / LEVEL_DENOM
         signed = torch.where(negate, -level, level)

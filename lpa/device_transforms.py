@@ -54,6 +54,18 @@ def apply_where(mask: Tensor, op: Callable[..., Tensor], images: Tensor, *params
     return out
 
 
+_CONSTANTS: dict = {}
+
+
+def constant(values, device: torch.device, dtype: torch.dtype = torch.float32) -> Tensor:
+    """A small constant (nested tuples of numbers) on ``device``, copied there once per process:
+    a copy from the host at every step would make the host wait for the device."""
+    key = (values, str(device), dtype)
+    if key not in _CONSTANTS:
+        _CONSTANTS[key] = torch.tensor(values, dtype=dtype).to(device)
+    return _CONSTANTS[key]
+
+
 def _gather(images: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
     """Pixels ``images[n, :, rows[n, ...], cols[n, ...]]``: (N, C, H, W) and (N, *S) indices -> (N, C, *S)."""
     n, c, h, w = images.shape
@@ -87,13 +99,13 @@ def _coin(generator: torch.Generator, n: int, p: float, device) -> Tensor:
 
 def pad_crop(images: Tensor, top: Tensor, left: Tensor, size: int, padding: int) -> Tensor:
     """torchvision's RandomCrop(size, padding) at offsets (top, left) of the zero-padded image."""
-    n, _, h, w = images.shape
-    grid = torch.arange(size, device=images.device)
-    rows = (top[:, None] - padding + grid)[:, :, None].expand(n, size, size)
-    cols = (left[:, None] - padding + grid)[:, None, :].expand(n, size, size)
-    inside = ((rows >= 0) & (rows < h) & (cols >= 0) & (cols < w))[:, None]
-    out = _gather(images, rows.clamp(0, h - 1), cols.clamp(0, w - 1))
-    return out * inside
+    n, c = images.shape[:2]
+    padded = F.pad(images, (padding,) * 4)
+    ph, pw = padded.shape[-2:]
+    s = padded.stride()
+    # every size x size window of every image, as a view; each image then takes its own
+    windows = padded.as_strided((n, ph - size + 1, pw - size + 1, c, size, size), (s[0], s[2], s[3], s[1], s[2], s[3]))
+    return windows[torch.arange(n, device=images.device), top, left]
 
 
 def hflip(images: Tensor) -> Tensor:
@@ -250,7 +262,7 @@ def contrast(images: Tensor, factor: Tensor) -> Tensor:
 def smooth(images: Tensor) -> Tensor:
     """PIL's ``filter(ImageFilter.SMOOTH)``: 3x3 kernel [1 1 1; 1 5 1; 1 1 1] / 13, border pixels kept."""
     n, c, h, w = images.shape
-    kernel = torch.tensor([[1.0, 1, 1], [1, 5, 1], [1, 1, 1]], device=images.device) / 13
+    kernel = constant(((1, 1, 1), (1, 5, 1), (1, 1, 1)), images.device) / 13
     inner = F.conv2d(images.reshape(n * c, 1, h, w).float(), kernel.view(1, 1, 3, 3)).view(n, c, h - 2, w - 2)
     out = images.clone()
     out[..., 1:-1, 1:-1] = torch.floor(inner.clamp(0, 255) + 0.5)
@@ -571,36 +583,36 @@ class CIFAR10PolicyBatch:
     def __init__(self, fill: tuple[int, ...] = (128, 128, 128)) -> None:
         policies = CIFAR10Policy().policies
         self.fill = fill
-        self.ops = torch.tensor([[self.NAMES.index(name) for name, _, _ in sub] for sub in policies])
-        self.probs = torch.tensor([[p for _, p, _ in sub] for sub in policies], dtype=torch.float64)
-        self.values = torch.tensor(
-            [[0.0 if m is None else float(CIFAR10Policy.BINS[name][m]) for name, _, m in sub] for sub in policies],
-            dtype=torch.float64,
+        self.ops = tuple(tuple(self.NAMES.index(name) for name, _, _ in sub) for sub in policies)
+        self.probs = tuple(tuple(p for _, p, _ in sub) for sub in policies)
+        self.values = tuple(
+            tuple(0.0 if m is None else float(CIFAR10Policy.BINS[name][m]) for name, _, m in sub) for sub in policies
         )
 
     def __call__(self, images: Tensor, draw: _Draw) -> Tensor:
         device = images.device
         chosen = draw.integers("policy", len(self.ops))
         for stage in range(2):
-            op = self.ops.to(device)[chosen, stage]
+            op = constant(self.ops, device, torch.long)[chosen, stage]
             applied = draw.keep(f"policy_applied{stage}",
                                 torch.rand(draw.n, generator=draw.generator, device=device, dtype=torch.float64)
-                                < self.probs.to(device)[chosen, stage])  # fmt: skip
+                                < constant(self.probs, device, torch.float64)[chosen, stage])  # fmt: skip
             sign = torch.where(draw.coin(f"policy_sign{stage}", 0.5), -1.0, 1.0).double()
-            value = self.values.to(device)[chosen, stage]
+            value = constant(self.values, device, torch.float64)[chosen, stage]
             images = self.step(images, torch.where(applied, op, -1), value, sign)
         return images
 
     def step(self, images: Tensor, op: Tensor, value: Tensor, sign: Tensor) -> Tensor:
         """Apply operation ``op[n]`` (index into :attr:`NAMES`, -1: none) at ``value[n]``, ``sign[n]``."""
         h, w = images.shape[-2:]
-        fill = torch.tensor(self.fill[: images.shape[1]], device=images.device, dtype=images.dtype)
+        fill = constant(tuple(self.fill[: images.shape[1]]), images.device, images.dtype)
         is_op = lambda *names: torch.stack([op == self.NAMES.index(n) for n in names]).any(0)  # noqa: E731
         one, zero, signed = torch.ones_like(value), torch.zeros_like(value), value * sign
         shear = torch.stack([one, torch.where(op == self.NAMES.index("ShearX"), signed, zero), zero,
                              torch.where(op == self.NAMES.index("ShearY"), signed, zero), one, zero], 1)  # fmt: skip
         shift = torch.stack([one, zero, torch.where(op == self.NAMES.index("TranslateX"), signed * w, zero),
-                             zero, one, torch.where(op == self.NAMES.index("TranslateY"), signed * h, zero)], 1)  # fmt: skip
+                             zero, one, torch.where(op == self.NAMES.index("TranslateY"), signed * h, zero)],
+                            1)  # fmt: skip
         nearest = torch.where(is_op("Rotate")[:, None], rotation_matrix(value, h, w), shift)
         images = apply_where(is_op("ShearX", "ShearY"), lambda x, m: affine_bicubic(x, m, fill), images, shear)
         images = apply_where(is_op("TranslateX", "TranslateY", "Rotate"),
@@ -629,10 +641,11 @@ class BatchRecipe:
 
     def __init__(self, recipe: str, two_views: bool, size: int | None = None, normalize: str | None = None) -> None:
         if recipe not in DEVICE_RECIPES + CROP_RECIPES:
-            raise ValueError(f"recipe {recipe!r} has no device path; those with one: {list(DEVICE_RECIPES + CROP_RECIPES)}")
+            with_one = list(DEVICE_RECIPES + CROP_RECIPES)
+            raise ValueError(f"recipe {recipe!r} has no device path; those with one: {with_one}")
         default_size, norm = check_recipe(recipe, normalize)
         self.recipe, self.two_views, self.size = recipe, two_views, size or default_size
-        self.mean, self.std = (torch.tensor(v, dtype=torch.float32) for v in (norm.mean, norm.std))
+        self.mean, self.std = tuple(norm.mean), tuple(norm.std)
         self.policy = CIFAR10PolicyBatch() if recipe == "cifar100" else None
         if recipe in CROP_RECIPES:
             from lpa.device_randaugment import RandAugmentBatch  # it builds on this module's operations
@@ -667,7 +680,7 @@ class BatchRecipe:
 
     def normalize(self, levels: Tensor) -> Tensor:
         """ToTensor + Normalize: levels / 255, minus the mean, over the std (float32, as torchvision)."""
-        mean, std = self.mean.to(levels.device), self.std.to(levels.device)
+        mean, std = constant(self.mean, levels.device), constant(self.std, levels.device)
         return (levels.float() / 255 - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
 
     def __call__(self, images: Tensor | tuple[Tensor, Tensor], generator: torch.Generator, record: dict | None = None):

@@ -232,7 +232,8 @@ class DecodedCrops:
     """
 
     def __init__(self, size: int, two_views: bool = True) -> None:
-        self.query = T.Compose([T.RandomResizedCrop(size, scale=(0.08, 1.0)), T.RandomHorizontalFlip(), T.PILToTensor()])
+        crop = T.RandomResizedCrop(size, scale=(0.08, 1.0))
+        self.query = T.Compose([crop, T.RandomHorizontalFlip(), T.PILToTensor()])
         self.key = T.Compose([T.RandomResizedCrop(size), T.RandomHorizontalFlip(), T.PILToTensor()])
         self.two_views = two_views
 

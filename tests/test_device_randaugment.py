@@ -5,6 +5,7 @@ import random
 from collections import Counter
 from types import SimpleNamespace
 
+import fakedata
 import numpy as np
 import pytest
 import torch
@@ -12,7 +13,6 @@ from PIL import Image
 from scipy import stats
 from timm.data import auto_augment as AA
 
-import fakedata
 import lpa.device_randaugment as R
 import lpa.device_transforms as D
 from lpa.transforms import IMAGENET_MEAN_RGB, rand_augment

@@ -7,14 +7,15 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+from fakedata import photo_like
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 from scipy import stats
+from torch.utils._python_dispatch import TorchDispatchMode
 from torchvision import transforms as T
 from torchvision.transforms import functional as TF
 
 import lpa.device_transforms as D
 import lpa.transforms as pil_recipes
-from fakedata import photo_like
 from lpa.transforms import CIFAR10Policy, Cutout, train_transform
 
 
@@ -93,7 +94,8 @@ def test_affine_transforms_equal_pils():
                  for p, m in zip(PILS, shear)])  # fmt: skip
     shift = torch.stack([one, zero, v * 48, zero, one, -v * 20], 1)
     assert_same(D.affine_nearest(BATCH, shift, fill),
-                [p.transform(p.size, Image.AFFINE, tuple(m.tolist()), fillcolor=GREY) for p, m in zip(PILS, shift)])  # fmt: skip
+                [p.transform(p.size, Image.AFFINE, tuple(m.tolist()), fillcolor=GREY)
+                 for p, m in zip(PILS, shift)])  # fmt: skip
     degrees = torch.tensor(RNG.uniform(-30, 30, N))
     assert_same(D.affine_nearest(BATCH, D.rotation_matrix(degrees, 32, 32), fill),
                 [p.rotate(float(d), fillcolor=GREY) for p, d in zip(PILS, degrees)])  # fmt: skip
@@ -375,7 +377,46 @@ def test_the_key_views_flip_commutes_with_the_steps_it_moved_before():
     rng = np.random.RandomState(7)
     for pil in PILS[:16]:
         radius, factor = float(rng.uniform(0.1, 2.0)), float(rng.uniform(0.6, 1.4))
-        steps = [lambda im: im.filter(ImageFilter.GaussianBlur(radius=radius)), lambda im: TF.rgb_to_grayscale(im, 3),
-                 lambda im: TF.adjust_contrast(im, factor), lambda im: TF.adjust_saturation(im, factor)]  # fmt: skip
+        steps = [lambda im, r=radius: im.filter(ImageFilter.GaussianBlur(radius=r)),
+                 lambda im: TF.rgb_to_grayscale(im, 3), lambda im, f=factor: TF.adjust_contrast(im, f),
+                 lambda im, f=factor: TF.adjust_saturation(im, f)]  # fmt: skip
         for step in steps:
             np.testing.assert_array_equal(np.asarray(step(TF.hflip(pil))), np.asarray(TF.hflip(step(pil))))
+
+
+class HostToDeviceCopies(TorchDispatchMode):
+    """Records every operation that copies a host tensor to another device (each waits for that device)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        inputs = [a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)]
+        outputs = out if isinstance(out, (tuple, list)) else [out]
+        if any(isinstance(o, torch.Tensor) and o.device.type != "cpu" for o in outputs) and any(
+            t.device.type == "cpu" for t in inputs
+        ):
+            self.seen.append(str(func))
+        return out
+
+
+@pytest.mark.parametrize("recipe, images", [
+    ("cifar100", torch.zeros(8, 3, 32, 32, dtype=torch.uint8)),
+    ("digits", torch.zeros(8, 1, 8, 8, dtype=torch.uint8)),
+    ("randclsstack_sim", (torch.zeros(8, 3, 32, 32, dtype=torch.uint8),) * 2),
+])  # fmt: skip
+def test_off_the_cpu_a_batch_reads_nothing_back_and_copies_nothing_from_the_host(recipe, images):
+    """On the meta device (shapes, no data) a read-back (.item(), int(), nonzero()) raises; after the
+    first batch (which places the constants) no host tensor is copied to the device."""
+    on_meta = tuple(i.to("meta") for i in images) if isinstance(images, tuple) else images.to("meta")
+    recipe = D.BatchRecipe(recipe, True, size=None if recipe == "digits" else 32)
+    recipe(on_meta, None)
+    with HostToDeviceCopies() as copies:
+        query, key = recipe(on_meta, None)
+    assert copies.seen == [] and query.device.type == key.device.type == "meta"
+    with HostToDeviceCopies() as copies:  # the check sees a copy when there is one
+        torch.ones(3).to("meta")
+    assert copies.seen == ["aten._to_copy.default"]
