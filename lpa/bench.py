@@ -135,6 +135,14 @@ def bench(config_path: str, device: torch.device, steps: int, images: int) -> di
         out["worker_images_per_s_per_core"] = 1 / per_image
         loader = DataLoader(dataset, batch_size=cfg.batch_size, num_workers=cores, persistent_workers=True)
         out["worker_images_per_s_total"] = images / median_seconds(lambda: [b for b in loader], 2, lambda: None)
+        if jpeg:  # decoding alone: PIL's (what the workers use) and torchvision's
+            from torchvision.io import decode_jpeg, read_file
+
+            decoders = {"pil": source.load, "torchvision": lambda i: decode_jpeg(read_file(str(source.files[i])))}
+            for name, decode in decoders.items():
+                out[f"decode_{name}_images_per_s_per_core"] = 1 / one_thread(
+                    lambda decode=decode: median_seconds(lambda: [decode(i) for i in ids], 3, lambda: None) / images
+                )
         if cfg.augment in CROP_RECIPES:  # the workers' share when the rest runs on the device
             crop = ImageDataset(source, ids, labels, decode_crop_transform(cfg.augment, size=size), seed=0)
             out["decode_crop_images_per_s_per_core"] = 1 / one_thread(
