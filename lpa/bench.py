@@ -11,7 +11,8 @@ arrays for in-memory sources, JPEGs of ImageNet's typical 500x375 size for list 
   thread; CPU only) and in total; for JPEG recipes the workers' share (decode + crop) is timed;
 - step: one training step of the config's model and batch, ours (no read-back) and written as
   PaCo's reference loop is (``loss.item()`` and the accuracy read every step);
-- training images/s: input + step together, each path.
+- training images/s: input + step together, each path, and the reference loop (PIL workers
+  and a read-back every step, as PaCo's scripts train).
 The ratio lines compare them within this one run.
 """
 
@@ -186,7 +187,7 @@ def bench(config_path: str, device: torch.device, steps: int, images: int) -> di
         def ours():
             train_step(model, objective, optimizer, views, y, sums, first_bad, 0)
 
-        def reference():  # as PaCo's loop: losses.update(loss.item()), the accuracy read every step
+        def reference(views=views, y=y):  # as PaCo's loop: losses.update(loss.item()), the accuracy read every step
             losses, logits = objective(model, views, y)
             optimizer.zero_grad()
             losses["loss"].backward()
@@ -205,12 +206,18 @@ def bench(config_path: str, device: torch.device, steps: int, images: int) -> di
         elif recipe is not None:
             crops = DataLoader(crop, batch_sampler=sampler, num_workers=cores, persistent_workers=True)
             paths["device"] = DeviceFinisher(crops, recipe, device, seed=0)
-        for name, batches in paths.items():
+        # the reference loop: PIL workers and a read-back every step, as PaCo's scripts train
+        loops = {name: (batches, train_step) for name, batches in paths.items()}
+        loops["reference"] = (paths["worker"], None)
+        for name, (batches, step) in loops.items():
 
-            def epoch(batches=batches):
+            def epoch(batches=batches, step=step):
                 for (q, k), labels_ in batches:
                     q, k = (v.to(device, memory_format=layout) for v in (q, k))
-                    train_step(model, objective, optimizer, (q, k), labels_.to(device), sums, first_bad, 0)
+                    if step is None:
+                        reference((q, k), labels_.to(device))
+                    else:
+                        step(model, objective, optimizer, (q, k), labels_.to(device), sums, first_bad, 0)
 
             out[f"{name}_training_images_per_s"] = len(sampler) * cfg.batch_size / median_seconds(epoch, 2, sync)
     return out
@@ -233,6 +240,8 @@ def ratio_lines(r: dict) -> list[str]:
                      f"{both / r['worker_images_per_s_per_core']:.2f}")  # fmt: skip
     ratio("step time, ours / reference loop's (<= 1: not slower)", "step_s", "reference_step_s")
     ratio("training images/s, device / worker path", "device_training_images_per_s", "worker_training_images_per_s")
+    ratio("training images/s, device path / reference loop (workers, a read-back each step)",
+          "device_training_images_per_s", "reference_training_images_per_s")  # fmt: skip
     return lines
 
 

@@ -123,7 +123,7 @@ def main() -> None:
     print("bench", json.dumps(figures))
     print("\n".join(ratio_lines(figures)))
     images = 400 * 10_847  # 400 epochs of CIFAR100-LT at imbalance 100
-    for path in ("device", "worker"):
+    for path in ("device", "worker", "reference"):
         print(f"400 epochs of CIFAR100-LT IF 100, {path} path: "
               f"{images / figures[f'{path}_training_images_per_s'] / 60:.1f} minutes")
 

@@ -12,7 +12,8 @@ def test_bench_prints_each_path_and_the_ratios(tmp_path, capsys):
         assert figures[key] > 0, key
     printed = capsys.readouterr().out
     assert "device / worker images/s per core:" in printed and "step time, ours / reference loop's" in printed
-    assert len(figures["ratios"]) == 4  # no decode + crop line: digits are in memory
+    assert len(figures["ratios"]) == 5  # no decode + crop lines: digits are in memory
+    assert figures["reference_training_images_per_s"] > 0
 
 
 def test_jpeg_recipes_time_the_workers_decode_and_crop(tmp_path):

@@ -37,4 +37,4 @@ def test_gpu_check_script_smoke_runs_on_the_cpu():
     # lpa.bench on the CIFAR config: the figures, the ratios, and 400 epochs per path
     assert sum(line.startswith("bench {") for line in lines) == 1
     assert any(line.startswith("step time, ours / reference loop's") for line in lines)
-    assert sum(line.startswith("400 epochs of CIFAR100-LT IF 100") for line in lines) == 2
+    assert sum(line.startswith("400 epochs of CIFAR100-LT IF 100") for line in lines) == 3
