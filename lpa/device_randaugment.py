@@ -17,12 +17,12 @@ device path for those recipes needs no PIL workers. What it reproduces, from tim
 - geometric operations fill with the ImageNet mean colour and resample with BILINEAR or BICUBIC
   drawn per call (PaCo's hparams name no ``interpolation``, so timm picks from both).
 
-Every operation gives PIL's integer result: the colour and lookup operations and the bicubic
-affine transform are :mod:`lpa.device_transforms`'s; the bilinear affine transform and
-SolarizeAdd are here. ``tests/test_device_randaugment.py`` checks each against timm's function,
-whole calls against timm's ``RandAugment`` replayed with the recorded draws, and the draws'
-distributions against timm's own. As in :mod:`lpa.device_transforms`, nothing is read back to
-the host on a GPU: every operation runs on the whole batch and is kept where its mask is set.
+Every operation gives PIL's integer result: the colour and lookup operations and the affine
+transforms are :mod:`lpa.device_transforms`'s; SolarizeAdd is here.
+``tests/test_device_randaugment.py`` checks each against timm's function, whole calls against
+timm's ``RandAugment`` replayed with the recorded draws, and the draws' distributions against
+timm's own. As in :mod:`lpa.device_transforms`, nothing is read back to the host on a GPU: every
+operation runs on the whole batch and is kept where its mask is set.
 """
 
 from __future__ import annotations
@@ -32,10 +32,9 @@ import torch
 from lpa.device_transforms import (
     Tensor,
     _Draw,
-    _gather,
     _levels,
-    _source_coordinates,
     affine_bicubic,
+    affine_bilinear,
     apply_lut,
     apply_where,
     autocontrast,
@@ -61,31 +60,6 @@ BILINEAR, BICUBIC = 2, 3  # PIL's resampling codes, as recorded
 NUM_LAYERS, PROB, MAGNITUDE, MAGNITUDE_STD = 2, 0.5, 10.0, 0.5  # rand-n2-m10-mstd0.5 (p 0.5 by default)
 LEVEL_DENOM = 10.0  # timm's _LEVEL_DENOM: also the magnitude's upper clip (no mmax)
 TRANSLATE_PCT = 0.45  # timm's default translate_pct for the *Rel translations
-
-
-def affine_bilinear(images: Tensor, matrix: Tensor, fill: Tensor) -> Tensor:
-    """PIL's ``transform(size, AFFINE, matrix, BILINEAR, fillcolor=fill)``; ``matrix`` (N, 6), ``fill`` (C,).
-
-    Geometry.c's ``bilinear_filter32RGB``: a sample point outside [0, w) x [0, h) takes the fill,
-    any other interpolates the 2x2 pixels around it (edges clamped), across then down, as
-    v = a + (b - a) d in double precision, truncated to uint8.
-    """
-    _, _, h, w = images.shape
-    x, y = _source_coordinates(matrix, h, w)
-    inside = ((x >= 0) & (y >= 0) & (x < w) & (y < h))[:, None]
-    x, y = x - 0.5, y - 0.5
-    x0, y0 = x.floor(), y.floor()
-    dx, dy = (x - x0)[:, None], (y - y0)[:, None]
-    cols = [(x0.long() + k).clamp(0, w - 1) for k in (0, 1)]
-    rows = [(y0.long() + k).clamp(0, h - 1) for k in (0, 1)]
-
-    def across(row: Tensor) -> Tensor:  # one row of taps, (N, C, h, w); levels gathered exactly in float32
-        left, right = (_gather(images, row, col).double() for col in cols)
-        return left + (right - left) * dx
-
-    top, bottom = across(rows[0]), across(rows[1])
-    value = torch.floor(top + (bottom - top) * dy)
-    return torch.where(inside, value.to(images.dtype), fill.view(1, -1, 1, 1).to(images.dtype))
 
 
 def solarize_add(images: Tensor, add: Tensor, threshold: int = 128) -> Tensor:

@@ -186,23 +186,37 @@ def _cubic(v0: Tensor, v1: Tensor, v2: Tensor, v3: Tensor, d: Tensor) -> Tensor:
     return v1 + d * ((v2 - v0) + d * ((2 * (v0 - v1) + v2 - v3) + d * (v1 - v0 - v2 + v3)))
 
 
-def affine_bicubic(images: Tensor, matrix: Tensor, fill: Tensor) -> Tensor:
-    """PIL's ``transform(size, AFFINE, matrix, BICUBIC, fillcolor=fill)``: 4x4 taps, truncated to uint8.
+def _linear(v0: Tensor, v1: Tensor, d: Tensor) -> Tensor:
+    """PIL's BILINEAR step (Geometry.c): v0 + (v1 - v0) d."""
+    return v0 + (v1 - v0) * d
 
-    The taps are gathered one at a time (four across, for each of four rows), so memory stays
-    that of a few images per image, not sixteen.
-    """
+
+def _affine_filtered(images: Tensor, matrix: Tensor, fill: Tensor, offsets: tuple[int, ...], interpolate) -> Tensor:
+    """PIL's filtered AFFINE transform: a sample point outside [0, w) x [0, h) takes the fill, any
+    other interpolates the pixels at ``offsets`` around it (edges clamped), across then down, in
+    double precision, truncated to uint8. The taps are gathered one at a time, so memory stays
+    that of a few images per image."""
     _, _, h, w = images.shape
     x, y = _source_coordinates(matrix, h, w)
     inside = ((x >= 0) & (y >= 0) & (x < w) & (y < h))[:, None]
     x, y = x - 0.5, y - 0.5
     x0, y0 = x.floor(), y.floor()
     dx, dy = (x - x0)[:, None], (y - y0)[:, None]
-    cols = [(x0.long() + k).clamp(0, w - 1) for k in (-1, 0, 1, 2)]
-    rows = [(y0.long() + k).clamp(0, h - 1) for k in (-1, 0, 1, 2)]
-    across = [_cubic(*(_gather(images, row, col).double() for col in cols), dx) for row in rows]
-    value = _cubic(*across, dy).clamp(0, 255).floor()
+    cols = [(x0.long() + k).clamp(0, w - 1) for k in offsets]
+    rows = [(y0.long() + k).clamp(0, h - 1) for k in offsets]
+    across = [interpolate(*(_gather(images, row, col).double() for col in cols), dx) for row in rows]
+    value = interpolate(*across, dy).clamp(0, 255).floor()
     return torch.where(inside, value.to(images.dtype), fill.view(1, -1, 1, 1).to(images.dtype))
+
+
+def affine_bilinear(images: Tensor, matrix: Tensor, fill: Tensor) -> Tensor:
+    """PIL's ``transform(size, AFFINE, matrix, BILINEAR, fillcolor=fill)``: 2x2 taps; ``matrix`` (N, 6)."""
+    return _affine_filtered(images, matrix, fill, (0, 1), _linear)
+
+
+def affine_bicubic(images: Tensor, matrix: Tensor, fill: Tensor) -> Tensor:
+    """PIL's ``transform(size, AFFINE, matrix, BICUBIC, fillcolor=fill)``: 4x4 taps; ``matrix`` (N, 6)."""
+    return _affine_filtered(images, matrix, fill, (-1, 0, 1, 2), _cubic)
 
 
 def rotation_matrix(degrees: Tensor, h: int, w: int) -> Tensor:

@@ -49,7 +49,7 @@ def test_affine_transform_equals_pils_for_any_matrix(resample):
     """Rotation, shear, scale and sub-pixel shifts at once, fill on every border."""
     rng = np.random.RandomState(0)
     matrix = torch.tensor(rng.uniform(-1, 1, (N, 6)) * [0.5, 0.5, 12, 0.5, 0.5, 12] + [1, 0, 0, 0, 1, 0])
-    ours = (R.affine_bilinear if resample == Image.BILINEAR else D.affine_bicubic)(BATCH, matrix, FILL)
+    ours = (D.affine_bilinear if resample == Image.BILINEAR else D.affine_bicubic)(BATCH, matrix, FILL)
     assert_same(ours, [p.transform(p.size, Image.AFFINE, tuple(m.tolist()), resample, fillcolor=IMAGENET_MEAN_RGB)
                        for p, m in zip(PILS, matrix)])  # fmt: skip
     assert (ours == FILL.view(1, 3, 1, 1)).all(1).any() and not torch.equal(ours, BATCH)
