@@ -102,7 +102,7 @@ def one_thread(fn: Callable[[], float]) -> float:
 def load_settings(path: str) -> tuple[TrainConfig, str, int]:
     """The baseline's TrainConfig for the config's first dataset, its source kind and its classes."""
     config = yaml.safe_load(Path(path).read_text())
-    name, dataset = next(iter(config["datasets"].items()))
+    dataset = next(iter(config["datasets"].values()))
     model, paco, base = config["model"], config["paco"], config["baseline"]
     cfg = TrainConfig(
         objective="paco", arch=model["arch"], depth=model.get("depth", 32),
@@ -201,8 +201,7 @@ def bench(config_path: str, device: torch.device, steps: int, images: int) -> di
         sampler = GlobalBatchSampler(images, cfg.batch_size, 0, Context(), True)
         paths = {"worker": DataLoader(dataset, batch_sampler=sampler, num_workers=cores, persistent_workers=True)}
         if cfg.augment in DEVICE_RECIPES:
-            pixels = torch.from_numpy(source.pixels(ids)).permute(0, 3, 1, 2).contiguous().to(device)
-            paths["device"] = DeviceLoader(pixels, torch.as_tensor(labels, device=device), sampler, recipe, seed=0)
+            paths["device"] = DeviceLoader.from_source(source, ids, labels, sampler, recipe, 0, device)
         elif recipe is not None:
             crops = DataLoader(crop, batch_sampler=sampler, num_workers=cores, persistent_workers=True)
             paths["device"] = DeviceFinisher(crops, recipe, device, seed=0)

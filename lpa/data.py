@@ -283,6 +283,12 @@ class DeviceLoader:
         self.seed, self.epoch = seed, 0
         self.generator = torch.Generator(pixels.device)
 
+    @classmethod
+    def from_source(cls, source, image_ids, labels, sampler, augment, seed: int, device: torch.device):
+        """The images ``image_ids`` of an in-memory source (one with ``pixels``) moved to ``device``."""
+        pixels = torch.from_numpy(source.pixels(image_ids)).permute(0, 3, 1, 2).contiguous().to(device)
+        return cls(pixels, torch.tensor(np.asarray(labels), device=device), sampler, augment, seed)
+
     def __len__(self) -> int:
         return len(self.sampler)
 

@@ -30,6 +30,8 @@ from __future__ import annotations
 import torch
 
 from lpa.device_transforms import (
+    ENHANCE,
+    UNARY_LUTS,
     Tensor,
     _Draw,
     _levels,
@@ -37,16 +39,9 @@ from lpa.device_transforms import (
     affine_bilinear,
     apply_lut,
     apply_where,
-    autocontrast,
-    brightness,
     constant,
-    contrast,
-    equalize,
-    invert,
     posterize,
     rotation_matrix,
-    saturation,
-    sharpness,
     solarize,
 )
 from lpa.transforms import IMAGENET_MEAN_RGB
@@ -124,13 +119,12 @@ class RandAugmentBatch:
         for code, affine in ((BILINEAR, affine_bilinear), (BICUBIC, affine_bicubic)):
             images = apply_where(geometric & (resample == code), lambda x, m, f=affine: f(x, m, fill), images, matrix)
         factor = level * 1.8 + 0.1  # _enhance_level_to_arg: unsigned, 0.1 .. 1.9
-        for name, enhance in (("Color", saturation), ("Contrast", contrast), ("Brightness", brightness),
-                              ("Sharpness", sharpness)):  # fmt: skip
+        for name, enhance in ENHANCE.items():
             images = apply_where(is_op(name), enhance, images, factor)
         # 0 bits (m < 2.5, never drawn from N(10, 0.5)) gives black here; the installed Pillow 13 refuses it
         images = apply_where(is_op("Posterize"), posterize, images, torch.trunc(level * 4))
         images = apply_where(is_op("Solarize"), solarize, images, torch.trunc(level * 256).clamp_max(256))
         images = apply_where(is_op("SolarizeAdd"), solarize_add, images, torch.trunc(level * 110).clamp_max(128))
-        for name, lut_op in (("AutoContrast", autocontrast), ("Equalize", equalize), ("Invert", invert)):
+        for name, lut_op in UNARY_LUTS.items():
             images = apply_where(is_op(name), lut_op, images)
         return images

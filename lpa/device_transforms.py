@@ -121,7 +121,7 @@ def _bilinear_weights(start: Tensor, length: Tensor, in_size: int, out_size: int
     taps = 2 * math.ceil(max(1.0, in_size / out_size)) + 1  # the widest kernel any interval can need
     scale = length.double() / out_size  # (N,)
     support = scale.clamp_min(1.0)  # bilinear support 1, widened when shrinking
-    centre = (torch.arange(out_size, device=start.device, dtype=torch.float64) + 0.5) * scale[:, None]
+    centre = _centres(out_size, start.device) * scale[:, None]
     lo = torch.trunc(centre - support[:, None] + 0.5).clamp_min(0)
     hi = torch.minimum(torch.trunc(centre + support[:, None] + 0.5), length.double()[:, None])
     x = lo[..., None] + torch.arange(taps, device=start.device, dtype=torch.float64)  # (N, out, taps)
@@ -444,6 +444,11 @@ def _box_matrix(width: int, whole: Tensor, inner: Tensor, edge: Tensor, reach: i
     return matrix.scatter_add_(1, flat, values).view(-1, width, width)
 
 
+# PIL's operations by the names AutoAugment and RandAugment give them
+ENHANCE = {"Color": saturation, "Contrast": contrast, "Sharpness": sharpness, "Brightness": brightness}
+UNARY_LUTS = {"AutoContrast": autocontrast, "Equalize": equalize, "Invert": invert}  # ImageOps without an argument
+
+
 def grayscale(images: Tensor) -> Tensor:
     """torchvision's ``rgb_to_grayscale`` of a PIL image, three channels kept."""
     return grey(images).expand_as(images).clone()
@@ -470,7 +475,8 @@ def resized_crop_boxes(
     cw = torch.round(torch.sqrt(area * aspect)).long()  # Python's round(): half to even, as torch's
     ch = torch.round(torch.sqrt(area / aspect)).long()
     fits = (cw > 0) & (cw <= w) & (ch > 0) & (ch <= h)
-    first = torch.where(fits.any(1), fits.long().argmax(1), 0)[:, None]
+    found = fits.any(1)
+    first = torch.where(found, fits.long().argmax(1), 0)[:, None]
     cw, ch = cw.gather(1, first).squeeze(1), ch.gather(1, first).squeeze(1)
     top = _randint(generator, h - ch + 1)
     left = _randint(generator, w - cw + 1)
@@ -482,7 +488,6 @@ def resized_crop_boxes(
         fw, fh = int(round(h * max(ratio))), h
     else:
         fw, fh = w, h
-    found = fits.any(1)
     return (
         torch.where(found, top, (h - fh) // 2),
         torch.where(found, left, (w - fw) // 2),
@@ -592,7 +597,6 @@ class CIFAR10PolicyBatch:
     """:class:`lpa.transforms.CIFAR10Policy` for a batch: one sub-policy per image, its two steps in turn."""
 
     NAMES = tuple(CIFAR10Policy.OPS)  # op index -> name
-    SIGNED = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Color", "Contrast", "Sharpness", "Brightness")
 
     def __init__(self, fill: tuple[int, ...] = (128, 128, 128)) -> None:
         policies = CIFAR10Policy().policies
@@ -631,13 +635,11 @@ class CIFAR10PolicyBatch:
         images = apply_where(is_op("ShearX", "ShearY"), lambda x, m: affine_bicubic(x, m, fill), images, shear)
         images = apply_where(is_op("TranslateX", "TranslateY", "Rotate"),
                              lambda x, m: affine_nearest(x, m, fill), images, nearest)  # fmt: skip
-        factor = 1 + signed
-        for name, enhance in (("Color", saturation), ("Contrast", contrast), ("Sharpness", sharpness),
-                              ("Brightness", brightness)):  # fmt: skip
-            images = apply_where(is_op(name), enhance, images, factor)
+        for name, enhance in ENHANCE.items():
+            images = apply_where(is_op(name), enhance, images, 1 + signed)
         images = apply_where(is_op("Posterize"), posterize, images, value)
         images = apply_where(is_op("Solarize"), solarize, images, value)
-        for name, lut_op in (("AutoContrast", autocontrast), ("Equalize", equalize), ("Invert", invert)):
+        for name, lut_op in UNARY_LUTS.items():
             images = apply_where(is_op(name), lut_op, images)
         return images
 

@@ -221,9 +221,8 @@ def build_loader(cfg: TrainConfig, source, train_rows, sampler, device: torch.de
     pin = device.type == "cuda"
     if cfg.augment_on == "device":
         if cfg.augment in DEVICE_RECIPES and hasattr(source, "pixels"):
-            pixels = torch.from_numpy(source.pixels(ids)).permute(0, 3, 1, 2).contiguous().to(device)
             augment = BatchRecipe(cfg.augment, two_views, size=cfg.image_size, normalize=cfg.normalize)
-            return DeviceLoader(pixels, torch.tensor(labels, device=device), sampler, augment, cfg.seed)
+            return DeviceLoader.from_source(source, ids, labels, sampler, augment, cfg.seed, device)
         if cfg.augment in CROP_RECIPES and device.type != "cpu":  # on a CPU the workers run it faster
             crops = ImageDataset(source, ids, labels, decode_crop_transform(cfg.augment, two_views, cfg.image_size),
                                  seed=cfg.seed)  # fmt: skip

@@ -226,15 +226,16 @@ def eval_transform(recipe: str, size: int | None = None, normalize: str | None =
 class DecodedCrops:
     """The workers' share of a 224 recipe when the rest of each view runs on the device.
 
-    Each view's RandomResizedCrop and flip (the flip of PaCo's ``sim`` view comes last there,
-    but it commutes with the colour operations and the blur), as (C, H, W) uint8 tensors:
-    ``(query, key)``, or the query alone without ``two_views``.
+    Each view's RandomResizedCrop and flip, taken from the recipe's own steps (the flip of
+    PaCo's ``sim`` view comes last there, but it commutes with the colour operations and the
+    blur), as (C, H, W) uint8 tensors: ``(query, key)``, or the query alone without ``two_views``.
     """
 
-    def __init__(self, size: int, two_views: bool = True) -> None:
-        crop = T.RandomResizedCrop(size, scale=(0.08, 1.0))
-        self.query = T.Compose([crop, T.RandomHorizontalFlip(), T.PILToTensor()])
-        self.key = T.Compose([T.RandomResizedCrop(size), T.RandomHorizontalFlip(), T.PILToTensor()])
+    GEOMETRY = (T.RandomResizedCrop, T.RandomHorizontalFlip)
+
+    def __init__(self, query: list, key: list, two_views: bool = True) -> None:
+        self.query, self.key = (T.Compose([t for t in view if isinstance(t, self.GEOMETRY)] + [T.PILToTensor()])
+                                for view in (query, key))  # fmt: skip
         self.two_views = two_views
 
     def __call__(self, image: Image.Image):
@@ -246,4 +247,4 @@ def decode_crop_transform(recipe: str, two_views: bool = True, size: int | None 
     default_size, _ = check_recipe(recipe, None)
     if default_size != 224:
         raise ValueError(f"recipe {recipe!r} reads small images in memory; decode + crop is for the 224 recipes")
-    return DecodedCrops(size or default_size, two_views)
+    return DecodedCrops(*_views(recipe, size or default_size), two_views)

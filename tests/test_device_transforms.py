@@ -16,7 +16,7 @@ from torchvision.transforms import functional as TF
 
 import lpa.device_transforms as D
 import lpa.transforms as pil_recipes
-from lpa.transforms import CIFAR10Policy, Cutout, train_transform
+from lpa.transforms import CIFAR10Policy, Cutout
 
 
 def as_batch(images):
@@ -317,7 +317,6 @@ def test_recipes_without_a_device_path_are_refused():
         D.BatchRecipe("nope", True)
     with pytest.raises(ValueError, match="unknown normalisation 'nope'"):
         D.BatchRecipe("cifar100", True, normalize="nope")
-    assert train_transform("cifar100", True)  # the worker recipe the device one mirrors
 
 
 # --- the 224 recipes: the workers decode and crop, the device finishes ----------------------------------
