@@ -9,10 +9,12 @@ arrays for in-memory sources, JPEGs of ImageNet's typical 500x375 size for list 
   thread) and in total (a DataLoader with one worker per core);
 - device path: the batched recipe (``lpa.device_transforms``) on ``--device``, per core (one
   thread; CPU only) and in total; for JPEG recipes the workers' share (decode + crop) is timed;
+  with ``--compile`` also the recipe through ``torch.compile`` (its compile time, then its rate);
 - step: one training step of the config's model and batch, ours (no read-back) and written as
   PaCo's reference loop is (``loss.item()`` and the accuracy read every step);
 - training images/s: input + step together, each path, and the reference loop (PIL workers
-  and a read-back every step, as PaCo's scripts train).
+  and a read-back every step, as PaCo's scripts train); with ``--compile`` also the device path
+  with the recipe and the step compiled (``execution.compile: true`` on a GPU).
 The ratio lines compare them within this one run.
 """
 
@@ -114,7 +116,7 @@ def load_settings(path: str) -> tuple[TrainConfig, str, int]:
     return cfg, dataset["source"], CLASSES[dataset["source"]]
 
 
-def bench(config_path: str, device: torch.device, steps: int, images: int) -> dict:
+def bench(config_path: str, device: torch.device, steps: int, images: int, compile: bool = False) -> dict:
     cfg, source_kind, classes = load_settings(config_path)
     size = cfg.image_size or RECIPES[cfg.augment][0]
     channels = 1 if source_kind == "digits" else 3
@@ -151,9 +153,9 @@ def bench(config_path: str, device: torch.device, steps: int, images: int) -> di
             )
 
         # device path: the batched recipe (on the workers' crops for the 224 recipes)
-        recipe = None
+        recipes = {}  # path -> batched recipe
         if cfg.augment in DEVICE_RECIPES + CROP_RECIPES:
-            recipe = BatchRecipe(cfg.augment, True, size=cfg.image_size, normalize=cfg.normalize)
+            recipe = recipes["device"] = BatchRecipe(cfg.augment, True, size=cfg.image_size, normalize=cfg.normalize)
             if cfg.augment in DEVICE_RECIPES:
                 batch = torch.from_numpy(source.pixels(ids[: cfg.batch_size])).permute(0, 3, 1, 2).contiguous()
             else:
@@ -164,6 +166,16 @@ def bench(config_path: str, device: torch.device, steps: int, images: int) -> di
             if device.type == "cpu":
                 out["device_images_per_s_per_core"] = cfg.batch_size / one_thread(seconds)
             out["device_images_per_s_total"] = cfg.batch_size / seconds()
+            if compile:
+                compiled = recipes["compiled"] = BatchRecipe(cfg.augment, True, size=cfg.image_size,
+                                                             normalize=cfg.normalize, compile=True)  # fmt: skip
+                tic = time.perf_counter()
+                compiled(batch, generator)
+                sync()
+                out["device_compile_s"] = time.perf_counter() - tic
+                out["device_compiled_images_per_s_total"] = cfg.batch_size / median_seconds(
+                    lambda: compiled(batch, generator), 5, sync
+                )
 
         if steps == 0:  # input figures only (a 224 model's step on a CPU takes long)
             return out
@@ -200,13 +212,16 @@ def bench(config_path: str, device: torch.device, steps: int, images: int) -> di
         # input and step together
         sampler = GlobalBatchSampler(images, cfg.batch_size, 0, Context(), True)
         paths = {"worker": DataLoader(dataset, batch_sampler=sampler, num_workers=cores, persistent_workers=True)}
-        if cfg.augment in DEVICE_RECIPES:
-            paths["device"] = DeviceLoader.from_source(source, ids, labels, sampler, recipe, 0, device)
-        elif recipe is not None:
-            crops = DataLoader(crop, batch_sampler=sampler, num_workers=cores, persistent_workers=True)
-            paths["device"] = DeviceFinisher(crops, recipe, device, seed=0)
-        # the reference loop: PIL workers and a read-back every step, as PaCo's scripts train
+        for name, augment in recipes.items():
+            if cfg.augment in DEVICE_RECIPES:
+                paths[name] = DeviceLoader.from_source(source, ids, labels, sampler, augment, 0, device)
+            else:
+                crops = DataLoader(crop, batch_sampler=sampler, num_workers=cores, persistent_workers=True)
+                paths[name] = DeviceFinisher(crops, augment, device, seed=0)
         loops = {name: (batches, train_step) for name, batches in paths.items()}
+        if "compiled" in loops:
+            loops["compiled"] = (paths["compiled"], torch.compile(train_step))
+        # the reference loop: PIL workers and a read-back every step, as PaCo's scripts train
         loops["reference"] = (paths["worker"], None)
         for name, (batches, step) in loops.items():
 
@@ -241,6 +256,10 @@ def ratio_lines(r: dict) -> list[str]:
     ratio("training images/s, device / worker path", "device_training_images_per_s", "worker_training_images_per_s")
     ratio("training images/s, device path / reference loop (workers, a read-back each step)",
           "device_training_images_per_s", "reference_training_images_per_s")  # fmt: skip
+    ratio("device path images/s in total, compiled / eager", "device_compiled_images_per_s_total",
+          "device_images_per_s_total")  # fmt: skip
+    ratio("training images/s, compiled device path / reference loop", "compiled_training_images_per_s",
+          "reference_training_images_per_s")  # fmt: skip
     return lines
 
 
@@ -250,9 +269,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--steps", type=int, default=5, help="timed training steps (0: time the input only)")
     parser.add_argument("--images", type=int, default=512, help="synthetic images")
+    parser.add_argument("--compile", action="store_true", help="also time the compiled recipe and step")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args(argv)
-    result = bench(args.config, torch.device(args.device), args.steps, args.images)
+    result = bench(args.config, torch.device(args.device), args.steps, args.images, args.compile)
     for key, value in result.items():
         print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
     print("\n".join(ratio_lines(result)))

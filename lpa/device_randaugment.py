@@ -32,6 +32,7 @@ import torch
 from lpa.device_transforms import (
     ENHANCE,
     UNARY_LUTS,
+    Step,
     Tensor,
     _Draw,
     _levels,
@@ -64,7 +65,7 @@ def solarize_add(images: Tensor, add: Tensor, threshold: int = 128) -> Tensor:
     return apply_lut(images, torch.where(levels < threshold, raised, levels))
 
 
-class RandAugmentBatch:
+class RandAugmentBatch(Step):
     """:func:`lpa.transforms.rand_augment` (timm's RandAugment) for a batch: (N, C, H, W) levels -> levels.
 
     ``size`` is the crop size PaCo configures the transform for; timm's "rand" operations
@@ -76,13 +77,15 @@ class RandAugmentBatch:
         self.size = size
         self.fill = tuple(IMAGENET_MEAN_RGB)
 
-    def __call__(self, images: Tensor, draw: _Draw) -> Tensor:
+    def draw(self, draw: _Draw, h: int, w: int) -> tuple[Tensor, ...]:
         """Two layers; each records ``randaug_{op,applied,magnitude,negate,resample}{layer}``, all (N,).
 
         ``op`` indexes :data:`NAMES`; ``magnitude`` is clipped as timm clips it; ``negate`` and
         ``resample`` (PIL's code) are drawn for every image and matter only for the operations
         that use them (timm draws them only there, and only when the operation is applied).
+        Returns per layer the operation (-1 where not applied), magnitude, negate and resample.
         """
+        params = []
         for layer in range(NUM_LAYERS):
             op = draw.integers(f"randaug_op{layer}", len(NAMES))
             applied = draw.coin(f"randaug_applied{layer}", PROB)
@@ -90,9 +93,14 @@ class RandAugmentBatch:
             magnitude = (MAGNITUDE + noise * MAGNITUDE_STD).clamp(0, LEVEL_DENOM)  # random.gauss, clipped
             draw.keep(f"randaug_magnitude{layer}", magnitude)
             negate = draw.coin(f"randaug_negate{layer}", 0.5)
-            bicubic = torch.rand(draw.n, generator=draw.generator, device=draw.device) < 0.5
+            bicubic = draw.rand() < 0.5
             resample = draw.keep(f"randaug_resample{layer}", torch.where(bicubic, BICUBIC, BILINEAR))
-            images = self.step(images, torch.where(applied, op, -1), magnitude, negate, resample)
+            params += [torch.where(applied, op, -1), magnitude, negate, resample]
+        return tuple(params)
+
+    def __call__(self, images: Tensor, *params: Tensor) -> Tensor:
+        for layer in range(NUM_LAYERS):
+            images = self.step(images, *params[4 * layer : 4 * layer + 4])
         return images
 
     def step(self, images: Tensor, op: Tensor, magnitude: Tensor, negate: Tensor, resample: Tensor) -> Tensor:

@@ -44,7 +44,8 @@ def apply_where(mask: Tensor, op: Callable[..., Tensor], images: Tensor, *params
 
     ``params`` are per-image tensors whose first dimension is N.
     """
-    if not (SUBSET_ON_CPU and images.device.type == "cpu"):  # no read-back: compute all, keep what is asked
+    subset = SUBSET_ON_CPU and images.device.type == "cpu" and not torch.compiler.is_compiling()
+    if not subset:  # no read-back, static shapes: compute all, keep what is asked
         return torch.where(mask.view(-1, *([1] * (images.dim() - 1))), op(images, *params), images)
     index = mask.nonzero().squeeze(1)
     if len(index) == 0:
@@ -411,7 +412,7 @@ def gaussian_blur(images: Tensor, sigma: Tensor, max_sigma: float = 2.0) -> Tens
     """
     n, c, h, w = images.shape
     radius = blur_radius(sigma)  # (N,)
-    reach = int(blur_radius(torch.tensor([max_sigma], dtype=torch.float64))) + 1  # taps each side
+    reach = math.floor((math.sqrt(4 * max_sigma**2 + 1) - 1) / 2) + 2  # taps each side: whole + 1, or one more
     whole = torch.floor(radius)
     inner = torch.floor((torch.full_like(radius, 1 << 24).float() / (radius * 2 + 1).float()).double())  # UINT32 ww
     edge = torch.floor(((1 << 24) - (whole * 2 + 1) * inner) / 2)  # UINT32 fw
@@ -497,15 +498,19 @@ def resized_crop_boxes(
 
 
 class _Draw:
-    """Random numbers for one batch from a device generator; records them when ``record`` is a dict."""
+    """Random numbers for one batch from a device generator, each recorded by name when ``record`` is a dict."""
 
-    def __init__(self, generator: torch.Generator, n: int, device: torch.device, record: dict | None) -> None:
+    def __init__(self, generator: torch.Generator, n: int, device: torch.device, record: dict | None = None) -> None:
         self.generator, self.n, self.device, self.record = generator, n, device, record
 
     def keep(self, name: str, value: Tensor) -> Tensor:
         if self.record is not None:
             self.record[name] = value
         return value
+
+    def rand(self, *shape: int, dtype: torch.dtype = torch.float32) -> Tensor:
+        """(N, *shape) uniform numbers in [0, 1), unnamed (a step derives its named draw from them)."""
+        return torch.rand(self.n, *shape, generator=self.generator, device=self.device, dtype=dtype)
 
     def uniform(self, name: str, low: float, high: float) -> Tensor:
         return self.keep(name, _uniform(self.generator, self.n, low, high, self.device))
@@ -518,82 +523,155 @@ class _Draw:
 
 
 # ---------------------------------------------------------------------------------------------
-# The recipes' steps
+# The recipes' steps. Each draws its parameters for the whole batch before any image is touched
+# (``draw``), and applies them (calling it), so that a recipe's image work is a function of the
+# images and the draws alone, which ``torch.compile`` can fuse (:class:`BatchRecipe`).
 # ---------------------------------------------------------------------------------------------
 
 
-def random_crop(images: Tensor, draw: _Draw, size: int, padding: int) -> Tensor:
-    h, w = images.shape[-2:]
-    top = draw.integers("crop_top", h + 2 * padding - size + 1)
-    left = draw.integers("crop_left", w + 2 * padding - size + 1)
-    return pad_crop(images, top, left, size, padding)
+class Step:
+    """One step of a batched recipe; ``size`` is the side of its output where it crops (else None)."""
+
+    size: int | None = None
+
+    def draw(self, draw: _Draw, h: int, w: int) -> tuple[Tensor, ...]:
+        """The step's random parameters for a batch of h x w images, each (N, ...)."""
+        return ()
+
+    def __call__(self, images: Tensor, *params: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def run(self, images: Tensor, draw: _Draw) -> Tensor:
+        """Draw, then apply: the step on its own."""
+        return self(images, *self.draw(draw, *images.shape[-2:]))
 
 
-def random_resized_crop(images: Tensor, draw: _Draw, size: int, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)) -> Tensor:
-    h, w = images.shape[-2:]
-    top, left, height, width = resized_crop_boxes(draw.generator, draw.n, h, w, scale, ratio, draw.device)
-    for name, value in (("box_top", top), ("box_left", left), ("box_height", height), ("box_width", width)):
-        draw.keep(name, value)
-    return resized_crop(images, top, left, height, width, size)
+class RandomCrop(Step):
+    """torchvision's RandomCrop(size, padding) (zero padding)."""
+
+    def __init__(self, size: int, padding: int) -> None:
+        self.size, self.padding = size, padding
+
+    def draw(self, draw: _Draw, h: int, w: int) -> tuple[Tensor, ...]:
+        pad = 2 * self.padding - self.size + 1
+        return draw.integers("crop_top", h + pad), draw.integers("crop_left", w + pad)
+
+    def __call__(self, images: Tensor, top: Tensor, left: Tensor) -> Tensor:
+        return pad_crop(images, top, left, self.size, self.padding)
 
 
-def random_flip(images: Tensor, draw: _Draw, name: str = "flip") -> Tensor:
-    return apply_where(draw.coin(name, 0.5), hflip, images)
+class RandomResizedCrop(Step):
+    """torchvision's RandomResizedCrop(size, scale, ratio), PIL's bilinear resize."""
+
+    def __init__(self, size: int, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)) -> None:
+        self.size, self.scale, self.ratio = size, scale, ratio
+
+    def draw(self, draw: _Draw, h: int, w: int) -> tuple[Tensor, ...]:
+        boxes = resized_crop_boxes(draw.generator, draw.n, h, w, self.scale, self.ratio, draw.device)
+        return tuple(draw.keep(f"box_{name}", v) for name, v in zip(("top", "left", "height", "width"), boxes))
+
+    def __call__(self, images: Tensor, top: Tensor, left: Tensor, height: Tensor, width: Tensor) -> Tensor:
+        return resized_crop(images, top, left, height, width, self.size)
 
 
-def random_affine(images: Tensor, draw: _Draw, degrees: float, translate: float = 0.0,
-                  scale: tuple[float, float] = (1.0, 1.0)) -> Tensor:  # fmt: skip
+class RandomFlip(Step):
+    """torchvision's RandomHorizontalFlip (p 0.5); ``name`` is its draw's."""
+
+    def __init__(self, name: str = "flip") -> None:
+        self.name = name
+
+    def draw(self, draw: _Draw, h: int, w: int) -> tuple[Tensor, ...]:
+        return (draw.coin(self.name, 0.5),)
+
+    def __call__(self, images: Tensor, flipped: Tensor) -> Tensor:
+        return apply_where(flipped, hflip, images)
+
+
+class RandomAffine(Step):
     """torchvision's RandomAffine on a PIL image (nearest, black fill): integer shifts of up to translate x size."""
-    h, w = images.shape[-2:]
-    angle = draw.uniform("affine_angle", -degrees, degrees)
-    tx = torch.round(draw.uniform("affine_tx", -translate * w, translate * w))
-    ty = torch.round(draw.uniform("affine_ty", -translate * h, translate * h))
-    factor = draw.uniform("affine_scale", *scale)
-    matrix = affine_matrix(angle, tx, ty, factor, h, w)
-    return affine_nearest(images, matrix, torch.zeros(images.shape[1], device=images.device))
+
+    def __init__(self, degrees: float, translate: float = 0.0, scale: tuple[float, float] = (1.0, 1.0)) -> None:
+        self.degrees, self.translate, self.scale = degrees, translate, scale
+
+    def draw(self, draw: _Draw, h: int, w: int) -> tuple[Tensor, ...]:
+        angle = draw.uniform("affine_angle", -self.degrees, self.degrees)
+        tx = torch.round(draw.uniform("affine_tx", -self.translate * w, self.translate * w))
+        ty = torch.round(draw.uniform("affine_ty", -self.translate * h, self.translate * h))
+        return (affine_matrix(angle, tx, ty, draw.uniform("affine_scale", *self.scale), h, w),)
+
+    def __call__(self, images: Tensor, matrix: Tensor) -> Tensor:
+        return affine_nearest(images, matrix, torch.zeros(images.shape[1], device=images.device))
 
 
 JITTER_OPS = (brightness, contrast, saturation, hue)  # torchvision ColorJitter's fn_idx order
 
 
-def color_jitter(images: Tensor, draw: _Draw, p: float, strength: float, hue_range: float) -> Tensor:
+class ColorJitter(Step):
     """RandomApply([ColorJitter(s, s, s, hue)], p): the four adjustments in a random order per image."""
-    applied = draw.coin("jitter", p)
-    order = draw.keep("jitter_order", torch.rand(draw.n, 4, generator=draw.generator, device=draw.device).argsort(1))
-    factors = [draw.uniform(f"jitter_{name}", 1 - strength, 1 + strength) for name in ("b", "c", "s")]
-    factors.append(draw.uniform("jitter_h", -hue_range, hue_range))
-    for position in range(4):
-        for index, op in enumerate(JITTER_OPS):
-            if op is hue and hue_range == 0:
-                continue  # torchvision skips a hue of 0
-            images = apply_where(applied & (order[:, position] == index), op, images, factors[index])
-    return images
+
+    def __init__(self, p: float, strength: float, hue_range: float) -> None:
+        self.p, self.strength, self.hue_range = p, strength, hue_range
+
+    def draw(self, draw: _Draw, h: int, w: int) -> tuple[Tensor, ...]:
+        applied = draw.coin("jitter", self.p)
+        order = draw.keep("jitter_order", draw.rand(4).argsort(1))
+        s = self.strength
+        factors = [draw.uniform(f"jitter_{name}", 1 - s, 1 + s) for name in ("b", "c", "s")]
+        return applied, order, *factors, draw.uniform("jitter_h", -self.hue_range, self.hue_range)
+
+    def __call__(self, images: Tensor, applied: Tensor, order: Tensor, *factors: Tensor) -> Tensor:
+        for position in range(4):
+            for index, op in enumerate(JITTER_OPS):
+                if op is hue and self.hue_range == 0:
+                    continue  # torchvision skips a hue of 0
+                images = apply_where(applied & (order[:, position] == index), op, images, factors[index])
+        return images
 
 
-def random_grayscale(images: Tensor, draw: _Draw, p: float) -> Tensor:
-    return apply_where(draw.coin("grayscale", p), grayscale, images)
+class RandomGrayscale(Step):
+    def __init__(self, p: float) -> None:
+        self.p = p
+
+    def draw(self, draw: _Draw, h: int, w: int) -> tuple[Tensor, ...]:
+        return (draw.coin("grayscale", self.p),)
+
+    def __call__(self, images: Tensor, applied: Tensor) -> Tensor:
+        return apply_where(applied, grayscale, images)
 
 
-def random_blur(images: Tensor, draw: _Draw, p: float, sigma: tuple[float, float] = (0.1, 2.0)) -> Tensor:
+class RandomBlur(Step):
     """RandomApply([PILGaussianBlur(sigma)], p)."""
-    applied = draw.coin("blur", p)
-    radius = draw.uniform("blur_sigma", *sigma)
-    return apply_where(applied, lambda x, r: gaussian_blur(x, r, sigma[1]), images, radius)
+
+    def __init__(self, p: float, sigma: tuple[float, float] = (0.1, 2.0)) -> None:
+        self.p, self.sigma = p, sigma
+
+    def draw(self, draw: _Draw, h: int, w: int) -> tuple[Tensor, ...]:
+        return draw.coin("blur", self.p), draw.uniform("blur_sigma", *self.sigma)
+
+    def __call__(self, images: Tensor, applied: Tensor, sigma: Tensor) -> Tensor:
+        return apply_where(applied, lambda x, s: gaussian_blur(x, s, self.sigma[1]), images, sigma)
 
 
-def cutout(images: Tensor, draw: _Draw, length: int) -> Tensor:
+class Cutout(Step):
     """PaCo's Cutout: zero a length x length square centred anywhere, clipped at the border."""
-    h, w = images.shape[-2:]
-    y = draw.integers("cutout_y", h)[:, None, None]
-    x = draw.integers("cutout_x", w)[:, None, None]
-    rows = torch.arange(h, device=images.device)[None, :, None]
-    cols = torch.arange(w, device=images.device)[None, None, :]
-    half = length // 2
-    erased = (rows >= y - half) & (rows < y + half) & (cols >= x - half) & (cols < x + half)
-    return images * ~erased[:, None]
+
+    def __init__(self, length: int) -> None:
+        self.length = length
+
+    def draw(self, draw: _Draw, h: int, w: int) -> tuple[Tensor, ...]:
+        return draw.integers("cutout_y", h), draw.integers("cutout_x", w)
+
+    def __call__(self, images: Tensor, y: Tensor, x: Tensor) -> Tensor:
+        h, w = images.shape[-2:]
+        y, x = y[:, None, None], x[:, None, None]
+        rows = torch.arange(h, device=images.device)[None, :, None]
+        cols = torch.arange(w, device=images.device)[None, None, :]
+        half = self.length // 2
+        erased = (rows >= y - half) & (rows < y + half) & (cols >= x - half) & (cols < x + half)
+        return images * ~erased[:, None]
 
 
-class CIFAR10PolicyBatch:
+class CIFAR10PolicyBatch(Step):
     """:class:`lpa.transforms.CIFAR10Policy` for a batch: one sub-policy per image, its two steps in turn."""
 
     NAMES = tuple(CIFAR10Policy.OPS)  # op index -> name
@@ -607,17 +685,23 @@ class CIFAR10PolicyBatch:
             tuple(0.0 if m is None else float(CIFAR10Policy.BINS[name][m]) for name, _, m in sub) for sub in policies
         )
 
-    def __call__(self, images: Tensor, draw: _Draw) -> Tensor:
-        device = images.device
+    def draw(self, draw: _Draw, h: int, w: int) -> tuple[Tensor, ...]:
+        """Per stage: the operation (-1 where the sub-policy's coin says no), its value and its sign."""
+        device = draw.device
         chosen = draw.integers("policy", len(self.ops))
+        params = []
         for stage in range(2):
             op = constant(self.ops, device, torch.long)[chosen, stage]
-            applied = draw.keep(f"policy_applied{stage}",
-                                torch.rand(draw.n, generator=draw.generator, device=device, dtype=torch.float64)
-                                < constant(self.probs, device, torch.float64)[chosen, stage])  # fmt: skip
+            probability = constant(self.probs, device, torch.float64)[chosen, stage]
+            applied = draw.keep(f"policy_applied{stage}", draw.rand(dtype=torch.float64) < probability)
             sign = torch.where(draw.coin(f"policy_sign{stage}", 0.5), -1.0, 1.0).double()
             value = constant(self.values, device, torch.float64)[chosen, stage]
-            images = self.step(images, torch.where(applied, op, -1), value, sign)
+            params += [torch.where(applied, op, -1), value, sign]
+        return tuple(params)
+
+    def __call__(self, images: Tensor, *params: Tensor) -> Tensor:
+        for stage in range(2):
+            images = self.step(images, *params[3 * stage : 3 * stage + 3])
         return images
 
     def step(self, images: Tensor, op: Tensor, value: Tensor, sign: Tensor) -> Tensor:
@@ -652,47 +736,65 @@ class BatchRecipe:
     workers, each view's crop and flip, ``(query crops, key crops)`` (or the query crops alone
     without ``two_views``), and the rest runs here: colour jitter, greyscale, blur and
     RandAugment. Returns the query view, or (query, key) when ``two_views``; a dict passed as
-    ``record`` receives every random draw (for the tests).
+    ``record`` receives every random draw by view and name (for the tests).
+
+    Every draw of a batch is made first (:meth:`draw`), then the images are made from them
+    (:meth:`apply`, a function of tensors alone). With ``compile`` that function runs through
+    ``torch.compile``: it fuses the hundreds of small operations of a batch into a few kernels,
+    whose launches, not their arithmetic, would otherwise set a GPU's rate.
     """
 
-    def __init__(self, recipe: str, two_views: bool, size: int | None = None, normalize: str | None = None) -> None:
+    def __init__(self, recipe: str, two_views: bool, size: int | None = None, normalize: str | None = None,
+                 compile: bool = False) -> None:  # fmt: skip
         if recipe not in DEVICE_RECIPES + CROP_RECIPES:
             with_one = list(DEVICE_RECIPES + CROP_RECIPES)
             raise ValueError(f"recipe {recipe!r} has no device path; those with one: {with_one}")
         default_size, norm = check_recipe(recipe, normalize)
         self.recipe, self.two_views, self.size = recipe, two_views, size or default_size
         self.mean, self.std = tuple(norm.mean), tuple(norm.std)
-        self.policy = CIFAR10PolicyBatch() if recipe == "cifar100" else None
-        if recipe in CROP_RECIPES:
-            from lpa.device_randaugment import RandAugmentBatch  # it builds on this module's operations
+        self.views = dict(zip(("query", "key"), self._steps()[: 1 + two_views]))
+        self.compiled = torch.compile(self.apply, dynamic=False) if compile else self.apply
 
-            self.rand_augment = RandAugmentBatch(self.size)
-
-    def query(self, images: Tensor, draw: _Draw) -> Tensor:
+    def _steps(self) -> tuple[list[Step], list[Step]]:
+        """The query view's steps and the key view's (see :mod:`lpa.transforms` for PaCo's)."""
+        size = self.size
         if self.recipe == "digits":
-            return random_affine(images, draw, 10, translate=0.125, scale=(0.9, 1.1))
-        if self.recipe in CROP_RECIPES:  # randclsstack / randcls, after the workers' crop and flip
-            images = color_jitter(images, draw, 1.0, 0.4, 0.0)
-            if self.recipe == "randclsstack_sim":
-                images = random_blur(random_grayscale(images, draw, 0.2), draw, 0.5)
-            return self.rand_augment(images, draw)
-        images = random_crop(images, draw, self.size, padding=self.size // 8)
-        images = random_flip(images, draw)
-        images = self.policy(images, draw)
-        return cutout(images, draw, 16 * self.size // 32)  # zeroed before Normalize, as PaCo's
+            query = [RandomAffine(10, translate=0.125, scale=(0.9, 1.1))]
+            return query, [RandomResizedCrop(size, scale=(0.6, 1.0), ratio=(0.8, 1.25)), RandomAffine(15)]
+        if self.recipe == "cifar100":
+            query = [RandomCrop(size, padding=size // 8), RandomFlip(), CIFAR10PolicyBatch(),
+                     Cutout(16 * size // 32)]  # zeroed before Normalize, as PaCo's  # fmt: skip
+            key = [RandomResizedCrop(size, scale=(0.2, 1.0)), RandomFlip("key_flip"), ColorJitter(0.8, 0.4, 0.1),
+                   RandomGrayscale(0.2), RandomBlur(0.5)]  # fmt: skip
+            return query, key
+        from lpa.device_randaugment import RandAugmentBatch  # it builds on this module's operations
 
-    def key(self, images: Tensor, draw: _Draw) -> Tensor:
-        if self.recipe == "digits":
-            images = random_resized_crop(images, draw, self.size, scale=(0.6, 1.0), ratio=(0.8, 1.25))
-            return random_affine(images, draw, 15)
-        if self.recipe in CROP_RECIPES:  # sim, after the workers' crop and flip (the blur commutes with it)
-            images = color_jitter(images, draw, 1.0, 0.4, 0.0)
-            return random_blur(random_grayscale(images, draw, 0.2), draw, 0.5)
-        images = random_resized_crop(images, draw, self.size, scale=(0.2, 1.0))
-        images = random_flip(images, draw, "key_flip")
-        images = color_jitter(images, draw, 0.8, 0.4, 0.1)
-        images = random_grayscale(images, draw, 0.2)
-        return random_blur(images, draw, 0.5)
+        # randclsstack / randcls and sim, after the workers' crop and flip (the key's blur commutes with its flip)
+        stack = [RandomGrayscale(0.2), RandomBlur(0.5)] if self.recipe == "randclsstack_sim" else []
+        query = [ColorJitter(1.0, 0.4, 0.0), *stack, RandAugmentBatch(size)]
+        return query, [ColorJitter(1.0, 0.4, 0.0), RandomGrayscale(0.2), RandomBlur(0.5)]
+
+    def draw(self, inputs: tuple[Tensor, ...], generator: torch.Generator, record: dict | None = None) -> dict:
+        """Every step's parameters for this batch, by view: the query's first, then the key's."""
+        params = {}
+        for (view, steps), images in zip(self.views.items(), inputs):
+            draw = _Draw(generator, len(images), images.device, None if record is None else record.setdefault(view, {}))
+            h, w = images.shape[-2:]
+            params[view] = []
+            for step in steps:
+                params[view].append(step.draw(draw, h, w))
+                h, w = (step.size, step.size) if step.size else (h, w)
+        return params
+
+    def apply(self, inputs: tuple[Tensor, ...], params: dict) -> tuple[Tensor, ...]:
+        """The views from the input levels and the draws."""
+        out = []
+        for (view, steps), images in zip(self.views.items(), inputs):
+            images = images.float()
+            for step, drawn in zip(steps, params[view]):
+                images = step(images, *drawn)
+            out.append(self.normalize(images))
+        return tuple(out)
 
     def normalize(self, levels: Tensor) -> Tensor:
         """ToTensor + Normalize: levels / 255, minus the mean, over the std (float32, as torchvision)."""
@@ -700,11 +802,7 @@ class BatchRecipe:
         return (levels.float() / 255 - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
 
     def __call__(self, images: Tensor | tuple[Tensor, Tensor], generator: torch.Generator, record: dict | None = None):
-        query_in, key_in = images if isinstance(images, tuple) else (images, images)
-        n, device = len(query_in), query_in.device
-        query_draw = _Draw(generator, n, device, None if record is None else record.setdefault("query", {}))
-        query = self.normalize(self.query(query_in.float(), query_draw))
-        if not self.two_views:
-            return query
-        key_draw = _Draw(generator, n, device, None if record is None else record.setdefault("key", {}))
-        return query, self.normalize(self.key(key_in.float(), key_draw))
+        inputs = images if isinstance(images, tuple) else (images, images)
+        inputs = inputs[: 1 + self.two_views]
+        views = self.compiled(inputs, self.draw(inputs, generator, record))
+        return views if self.two_views else views[0]

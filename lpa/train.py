@@ -17,6 +17,7 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +82,7 @@ class TrainConfig:
     num_workers: int = 0
     amp: bool = False  # bfloat16 autocast on CUDA (a speed setting; PaCo trained in fp32)
     augment_on: str = "device"  # device (batched, where the recipe has a device path) | workers (PIL)
-    compile: bool = False  # torch.compile the training step
+    compile: bool = False  # torch.compile the training step (and on CUDA the device augmentation)
 
     def __post_init__(self) -> None:
         if self.objective not in ("ce", "paco", "lpa"):
@@ -219,17 +220,19 @@ def build_loader(cfg: TrainConfig, source, train_rows, sampler, device: torch.de
     two_views = cfg.objective != "ce"
     ids, labels = train_rows["image_id"].to_numpy(), train_rows["label"].to_numpy()
     pin = device.type == "cuda"
+    # compiled, a batch's hundreds of small augmentation operations become a few GPU kernels; on a
+    # CPU the eager path, which computes each operation only for the images it applies to, is faster
+    recipe = partial(BatchRecipe, cfg.augment, two_views, size=cfg.image_size, normalize=cfg.normalize,
+                     compile=cfg.compile and device.type == "cuda")  # fmt: skip
     if cfg.augment_on == "device":
         if cfg.augment in DEVICE_RECIPES and hasattr(source, "pixels"):
-            augment = BatchRecipe(cfg.augment, two_views, size=cfg.image_size, normalize=cfg.normalize)
-            return DeviceLoader.from_source(source, ids, labels, sampler, augment, cfg.seed, device)
+            return DeviceLoader.from_source(source, ids, labels, sampler, recipe(), cfg.seed, device)
         if cfg.augment in CROP_RECIPES and device.type != "cpu":  # on a CPU the workers run it faster
             crops = ImageDataset(source, ids, labels, decode_crop_transform(cfg.augment, two_views, cfg.image_size),
                                  seed=cfg.seed)  # fmt: skip
             # not persistent_workers: a worker's copy of the dataset would keep the first epoch's seed
             loader = DataLoader(crops, batch_sampler=sampler, num_workers=cfg.num_workers, pin_memory=pin)
-            finish = BatchRecipe(cfg.augment, two_views, size=cfg.image_size, normalize=cfg.normalize)
-            return DeviceFinisher(loader, finish, device, cfg.seed, rank)
+            return DeviceFinisher(loader, recipe(), device, cfg.seed, rank)
         log.info("recipe %s from a %s on %s has no device path: augmenting in workers", cfg.augment,
                  type(source).__name__, device)  # fmt: skip
     transform = train_transform(cfg.augment, two_views, size=cfg.image_size, normalize=cfg.normalize)

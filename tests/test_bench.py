@@ -5,14 +5,17 @@ from lpa import bench
 
 def test_bench_prints_each_path_and_the_ratios(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    bench.main(["config/config.yaml", "--device", "cpu", "--images", "64", "--steps", "1", "--json", str(out)])
+    bench.main(["config/config.yaml", "--device", "cpu", "--images", "64", "--steps", "1", "--compile",
+                "--json", str(out)])  # fmt: skip
     figures = json.loads(out.read_text())
     for key in ("worker_images_per_s_per_core", "device_images_per_s_per_core", "step_s", "reference_step_s",
-                "worker_training_images_per_s", "device_training_images_per_s"):  # fmt: skip
+                "worker_training_images_per_s", "device_training_images_per_s", "device_compile_s",
+                "device_compiled_images_per_s_total", "compiled_training_images_per_s"):  # fmt: skip
         assert figures[key] > 0, key
     printed = capsys.readouterr().out
     assert "device / worker images/s per core:" in printed and "step time, ours / reference loop's" in printed
-    assert len(figures["ratios"]) == 5  # no decode + crop lines: digits are in memory
+    assert "device path images/s in total, compiled / eager:" in printed
+    assert len(figures["ratios"]) == 7  # no decode + crop lines: digits are in memory
     assert figures["reference_training_images_per_s"] > 0
 
 

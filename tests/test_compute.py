@@ -29,6 +29,7 @@ def test_gpu_check_script_smoke_runs_on_the_cpu():
 
     command = [sys.executable, str(REPO / "scripts" / "gpu_check.py"), "--device", "cpu", "--steps", "1"]
     command += ["--big-batch", "2", "--images", "256", "--points", "5000", "--k", "8"]
+    command += ["--no-compile"]  # the compiled path: test_bench
     out = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.splitlines()

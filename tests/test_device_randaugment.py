@@ -124,7 +124,7 @@ class ScriptedRandom:
 def record_call(images, seed):
     record = {}
     draw = D._Draw(torch.Generator().manual_seed(seed), len(images), images.device, record)
-    return R.RandAugmentBatch(images.shape[-1])(images, draw), record
+    return R.RandAugmentBatch(images.shape[-1]).run(images, draw), record
 
 
 def test_whole_calls_replay_through_timms_randaugment(monkeypatch):
@@ -172,7 +172,7 @@ def test_computing_all_images_as_on_a_gpu_gives_the_same_batch(monkeypatch):
 def test_nothing_is_read_back_to_the_host_off_the_cpu():
     """On the meta device (shapes, no data) any read-back (.item(), int(), bool(), nonzero()) raises."""
     draw = D._Draw(None, N, torch.device("meta"), {})
-    out = R.RandAugmentBatch(SIZE)(BATCH.to("meta"), draw)
+    out = R.RandAugmentBatch(SIZE).run(BATCH.to("meta"), draw)
     assert out.shape == BATCH.shape and out.device.type == "meta" and len(draw.record) == 5 * R.NUM_LAYERS
 
 

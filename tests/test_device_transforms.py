@@ -77,6 +77,20 @@ def test_colour_conversions_equal_torchvisions_pil_path():
     assert_same(D.grayscale(BATCH), [TF.rgb_to_grayscale(p, 3) for p in PILS])
 
 
+def test_hsv_conversions_equal_pils_for_every_colour():
+    """Hue adjustment is PIL's RGB -> HSV, a shift of H, HSV -> RGB: both conversions, on all 2^24 inputs."""
+    codes = np.arange(1 << 24, dtype=np.uint32)
+    triples = np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], -1).astype(np.uint8).reshape(4096, 4096, 3)
+    pils = {"RGB": Image.fromarray(triples, "RGB"), "HSV": Image.frombytes("HSV", (4096, 4096), triples.tobytes())}
+    theirs = {"RGB": np.asarray(pils["RGB"].convert("HSV")), "HSV": np.asarray(pils["HSV"].convert("RGB"))}
+    ours = {"RGB": D._rgb_to_hsv, "HSV": lambda x: D._hsv_to_rgb(x.double())}
+    levels = torch.from_numpy(triples).permute(2, 0, 1)[None]
+    for mode, convert in ours.items():
+        for rows in range(0, 4096, 512):  # a few MB at a time
+            out = convert(levels[..., rows : rows + 512, :].float())[0].permute(1, 2, 0).numpy()
+            np.testing.assert_array_equal(out.astype(np.uint8), theirs[mode][rows : rows + 512], err_msg=mode)
+
+
 def test_gaussian_blur_equals_pils_box_blur_approximation():
     sigmas = torch.tensor(RNG.uniform(0.1, 2.0, N))
     ours = D.gaussian_blur(BATCH, sigmas, max_sigma=2.0)
@@ -141,6 +155,22 @@ def test_the_recipes_give_the_same_views_computing_all_images_as_on_a_gpu(monkey
     monkeypatch.setattr(D, "SUBSET_ON_CPU", False)
     whole = recipe(images, torch.Generator().manual_seed(3))
     assert all(torch.equal(a, b) for a, b in zip(subset, whole))
+
+
+@pytest.mark.parametrize("recipe", ["digits", "cifar100", "randclsstack_sim"])
+def test_the_compiled_recipe_gives_the_eager_views(recipe):
+    """``compile=True`` (as ``execution.compile`` on a GPU): the draws are made first, then the image
+    work runs as one torch.compile graph computing every operation for every image. The CPU's eager
+    path, which computes each operation for its images only, gives the same views to the bit."""
+    images = torch.from_numpy(IMAGES).permute(0, 3, 1, 2)[:16]
+    inputs = {"digits": images[:, :1, :8, :8], "cifar100": images, "randclsstack_sim": (images, images.flip(-1))}
+    size = {"randclsstack_sim": 32}.get(recipe)
+    compiled = D.BatchRecipe(recipe, True, size=size, compile=True)
+    eager = D.BatchRecipe(recipe, True, size=size)
+    for seed in (0, 1):  # the second batch reuses the compiled graph
+        ours, theirs = (r(inputs[recipe], torch.Generator().manual_seed(seed)) for r in (compiled, eager))
+        assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
+    assert not torch.equal(ours[0], eager(inputs[recipe], torch.Generator().manual_seed(0))[0])  # the seed counts
 
 
 # --- whole views: replay the recorded draws through the PIL recipe's own operations ----------------
@@ -271,7 +301,7 @@ def test_policy_frequencies_match_pacos_policy(device_draws, monkeypatch):
 def test_cutout_erases_the_same_area_as_pacos(device_draws):
     np.random.seed(0)
     theirs = [int((Cutout(16)(torch.ones(1, 32, 32)) == 0).sum()) for _ in range(DRAWS)]
-    ours = D.cutout(torch.ones(DRAWS, 1, 32, 32), D._Draw(torch.Generator().manual_seed(5), DRAWS, "cpu", None), 16)
+    ours = D.Cutout(16).run(torch.ones(DRAWS, 1, 32, 32), D._Draw(torch.Generator().manual_seed(5), DRAWS, "cpu"))
     assert same_distribution((ours == 0).sum((1, 2, 3)).numpy(), theirs)
 
 
