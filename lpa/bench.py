@@ -162,7 +162,7 @@ def bench(config_path: str, device: torch.device, steps: int, images: int, compi
                 batch = tuple(torch.stack(c) for c in zip(*(crop[i][0] for i in range(cfg.batch_size))))
             batch = tuple(b.to(device) for b in batch) if isinstance(batch, tuple) else batch.to(device)
             generator = torch.Generator(device).manual_seed(0)
-            seconds = lambda: median_seconds(lambda: recipe(batch, generator), 5, sync)  # noqa: E731
+            seconds = lambda: median_seconds(lambda: recipe(batch, generator), 15, sync)  # noqa: E731
             if device.type == "cpu":
                 out["device_images_per_s_per_core"] = cfg.batch_size / one_thread(seconds)
             out["device_images_per_s_total"] = cfg.batch_size / seconds()

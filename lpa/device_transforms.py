@@ -14,7 +14,10 @@ Images travel as float32 (N, C, H, W) tensors holding integer levels 0..255. Eac
 takes per-image parameters and a per-image mask of the images it applies to. On CUDA it is
 computed for the whole batch and kept where the mask is set, which reads nothing back to the
 host; on the CPU only the masked images are computed, where a read-back costs nothing.
-The random draws come from a ``torch.Generator`` on the device.
+The random draws come from a ``torch.Generator`` on the device, all of a batch's before any
+image is touched (each :class:`Step` draws, then applies), so that the image work is a
+function of tensors alone: :class:`BatchRecipe` with ``compile`` hands it to ``torch.compile``,
+which fuses a CIFAR batch's ~2,400 operations into some 150 kernels and 22 library calls.
 """
 
 from __future__ import annotations
@@ -60,7 +63,11 @@ _CONSTANTS: dict = {}
 
 def constant(values, device: torch.device, dtype: torch.dtype = torch.float32) -> Tensor:
     """A small constant (nested tuples of numbers) on ``device``, copied there once per process:
-    a copy from the host at every step would make the host wait for the device."""
+    a copy from the host at every step would make the host wait for the device. Under
+    ``torch.compile`` it is a constant of the graph (a lookup in the cache would make the next
+    batch, which finds it filled, compile again)."""
+    if torch.compiler.is_compiling():
+        return torch.tensor(values, dtype=dtype, device=device)
     key = (values, str(device), dtype)
     if key not in _CONSTANTS:
         _CONSTANTS[key] = torch.tensor(values, dtype=dtype).to(device)

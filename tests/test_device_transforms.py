@@ -167,9 +167,12 @@ def test_the_compiled_recipe_gives_the_eager_views(recipe):
     size = {"randclsstack_sim": 32}.get(recipe)
     compiled = D.BatchRecipe(recipe, True, size=size, compile=True)
     eager = D.BatchRecipe(recipe, True, size=size)
-    for seed in (0, 1):  # the second batch reuses the compiled graph
+    graphs = []
+    for seed in (0, 1):
         ours, theirs = (r(inputs[recipe], torch.Generator().manual_seed(seed)) for r in (compiled, eager))
         assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
+        graphs.append(torch._dynamo.utils.counters["stats"]["unique_graphs"])
+    assert graphs[1] == graphs[0]  # the next batch reuses the graph: no guard (a constant's cache) fails
     assert not torch.equal(ours[0], eager(inputs[recipe], torch.Generator().manual_seed(0))[0])  # the seed counts
 
 
