@@ -9,6 +9,8 @@ arrays for in-memory sources, JPEGs of ImageNet's typical 500x375 size for list 
   thread) and in total (a DataLoader with one worker per core);
 - device path: the batched recipe (``lpa.device_transforms``) on ``--device``, per core (one
   thread; CPU only) and in total; for JPEG recipes the workers' share (decode + crop) is timed;
+  its bound: a batch's operations, the bytes their tensors hold and its bmm FLOPs, against
+  this device's streaming rate, bmm rate and cost of one small operation (one thread on a CPU);
   with ``--compile`` also the recipe through ``torch.compile`` (its compile time, then its rate);
 - step: one training step of the config's model and batch, ours (no read-back) and written as
   PaCo's reference loop is (``loss.item()`` and the accuracy read every step);
@@ -28,11 +30,14 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
 import yaml
 from PIL import Image
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 from torch.utils.data import DataLoader
 
 from lpa.data import DeviceFinisher, DeviceLoader, ImageDataset
@@ -45,6 +50,7 @@ from lpa.train import LOSS_NAMES, TrainConfig, train_step
 from lpa.transforms import RECIPES, decode_crop_transform, train_transform
 
 CLASSES = {"digits": 10, "cifar100": 100, "listfile": 1000}
+T = TypeVar("T")
 
 
 class SyntheticSource:
@@ -92,7 +98,54 @@ def median_seconds(fn: Callable[[], object], repeats: int, sync: Callable[[], No
     return statistics.median(times)
 
 
-def one_thread(fn: Callable[[], float]) -> float:
+class Traffic(TorchDispatchMode):
+    """Counts the operations a call runs, the bytes their tensors hold (a view at most its storage's)
+    and the FLOPs of its batched matrix products."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.operations = self.bytes = self.bmm_flops = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        tensors = [t for t in tree_leaves((args, kwargs, out)) if isinstance(t, torch.Tensor)]
+        self.operations += 1
+        self.bytes += sum(min(t.numel() * t.element_size(), t.untyped_storage().nbytes()) for t in tensors)
+        if func is torch.ops.aten.bmm.default:
+            (batch, rows, inner), cols = args[0].shape, args[1].shape[-1]
+            self.bmm_flops += 2 * batch * rows * inner * cols
+        return out
+
+
+def machine_rates(device: torch.device, sync: Callable[[], None], repeats: int = 50) -> dict:
+    """This device's float64 rates at the recipes' sizes: streaming (a 1 MB add, in cache), bmm
+    ((128, 96, 32) @ (128, 32, 32), a CIFAR batch's resize and blur passes), one small operation."""
+    big, small = (torch.rand(shape, dtype=torch.float64, device=device) for shape in ((128, 1024), (128, 4)))
+    out_big, out_small = torch.empty_like(big), torch.empty_like(small)
+    left, right = (torch.rand(shape, dtype=torch.float64, device=device) for shape in ((128, 96, 32), (128, 32, 32)))
+    product = torch.empty(128, 96, 32, dtype=torch.float64, device=device)
+    each = lambda fn: median_seconds(lambda: [fn() for _ in range(repeats)], 5, sync) / repeats  # noqa: E731
+    return {
+        "stream_gb_per_s": 3 * big.numel() * 8 / each(lambda: torch.add(big, big, out=out_big)) / 1e9,
+        "bmm_gflop_per_s": 2 * 128 * 96 * 32 * 32 / each(lambda: torch.bmm(left, right, out=product)) / 1e9,
+        "operation_us": each(lambda: torch.add(small, small, out=out_small)) * 1e6,
+    }
+
+
+def bound_figures(recipe: BatchRecipe, batch, generator: torch.Generator, device: torch.device,
+                  sync: Callable[[], None]) -> dict:  # fmt: skip
+    """A batch's traffic, the device's rates, and the time those allow against the time it takes."""
+    with Traffic() as traffic:
+        recipe(batch, generator)
+    rates = machine_rates(device, sync)
+    bound = (traffic.bytes / 1e9 / rates["stream_gb_per_s"] + traffic.bmm_flops / 1e9 / rates["bmm_gflop_per_s"]
+             + traffic.operations * rates["operation_us"] / 1e6)  # fmt: skip
+    return {"device_operations": traffic.operations, "device_gbytes": traffic.bytes / 1e9,
+            "device_bmm_gflop": traffic.bmm_flops / 1e9, **rates, "device_bound_ms": bound * 1e3,
+            "device_batch_ms": median_seconds(lambda: recipe(batch, generator), 15, sync) * 1e3}  # fmt: skip
+
+
+def one_thread(fn: Callable[[], T]) -> T:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -166,6 +219,8 @@ def bench(config_path: str, device: torch.device, steps: int, images: int, compi
             if device.type == "cpu":
                 out["device_images_per_s_per_core"] = cfg.batch_size / one_thread(seconds)
             out["device_images_per_s_total"] = cfg.batch_size / seconds()
+            bounds = lambda: bound_figures(recipe, batch, generator, device, sync)  # noqa: E731
+            out.update(one_thread(bounds) if device.type == "cpu" else bounds())
             if compile:
                 compiled = recipes["compiled"] = BatchRecipe(cfg.augment, True, size=cfg.image_size,
                                                              normalize=cfg.normalize, compile=True)  # fmt: skip
@@ -246,6 +301,8 @@ def ratio_lines(r: dict) -> list[str]:
 
     ratio("device / worker images/s per core", "device_images_per_s_per_core", "worker_images_per_s_per_core")
     ratio("device / worker images/s in total", "device_images_per_s_total", "worker_images_per_s_total")
+    ratio("device path time per batch, measured / bound (traffic, bmm, operations)", "device_batch_ms",
+          "device_bound_ms")  # fmt: skip
     ratio("decode + crop / whole worker recipe, per core", "decode_crop_images_per_s_per_core",
           "worker_images_per_s_per_core")  # fmt: skip
     if "decode_crop_images_per_s_per_core" in r and "device_images_per_s_per_core" in r:
