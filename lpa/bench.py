@@ -98,6 +98,22 @@ def median_seconds(fn: Callable[[], object], repeats: int, sync: Callable[[], No
     return statistics.median(times)
 
 
+def alternating_medians(fns: Sequence[Callable[[], object]], repeats: int, sync: Callable[[], None]) -> list[float]:
+    """Median seconds of each of ``fns``, run in turn ``repeats`` times, so that a drift of the
+    machine's speed during the measurement falls on all of them alike."""
+    times: list[list[float]] = [[] for _ in fns]
+    for fn in fns:  # warm-up
+        fn()
+    for _ in range(repeats):
+        for fn, seen in zip(fns, times):
+            sync()
+            tic = time.perf_counter()
+            fn()
+            sync()
+            seen.append(time.perf_counter() - tic)
+    return [statistics.median(seen) for seen in times]
+
+
 class Traffic(TorchDispatchMode):
     """Counts the operations a call runs, the bytes their tensors hold (a view at most its storage's)
     and the FLOPs of its batched matrix products."""
@@ -261,8 +277,7 @@ def bench(config_path: str, device: torch.device, steps: int, images: int, compi
             optimizer.step()
             float(losses["loss"].item()), int((logits.argmax(1) == y).sum())
 
-        out["step_s"] = median_seconds(ours, steps, sync)
-        out["reference_step_s"] = median_seconds(reference, steps, sync)
+        out["step_s"], out["reference_step_s"] = alternating_medians((ours, reference), steps, sync)
 
         # input and step together
         sampler = GlobalBatchSampler(images, cfg.batch_size, 0, Context(), True)
