@@ -636,6 +636,8 @@ class ColorJitter(Step):
 
 
 class RandomGrayscale(Step):
+    """torchvision's RandomGrayscale(p) of a PIL RGB image: three equal channels."""
+
     def __init__(self, p: float) -> None:
         self.p = p
 
