@@ -86,23 +86,11 @@ class SyntheticSource:
         return self.images[np.asarray(image_ids)]
 
 
-def median_seconds(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:
-    fn()  # warm-up (allocations, cudnn autotuning)
-    sync()
-    times = []
-    for _ in range(repeats):
-        tic = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - tic)
-    return statistics.median(times)
-
-
 def alternating_medians(fns: Sequence[Callable[[], object]], repeats: int, sync: Callable[[], None]) -> list[float]:
-    """Median seconds of each of ``fns``, run in turn ``repeats`` times, so that a drift of the
-    machine's speed during the measurement falls on all of them alike."""
+    """Median seconds of each of ``fns`` after a warm-up call (allocations, cudnn autotuning), run in
+    turn ``repeats`` times, so that a drift of the machine's speed falls on all of them alike."""
     times: list[list[float]] = [[] for _ in fns]
-    for fn in fns:  # warm-up
+    for fn in fns:
         fn()
     for _ in range(repeats):
         for fn, seen in zip(fns, times):
@@ -112,6 +100,10 @@ def alternating_medians(fns: Sequence[Callable[[], object]], repeats: int, sync:
             sync()
             seen.append(time.perf_counter() - tic)
     return [statistics.median(seen) for seen in times]
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:
+    return alternating_medians((fn,), repeats, sync)[0]
 
 
 class Traffic(TorchDispatchMode):
@@ -150,15 +142,14 @@ def machine_rates(device: torch.device, sync: Callable[[], None], repeats: int =
 
 def bound_figures(recipe: BatchRecipe, batch, generator: torch.Generator, device: torch.device,
                   sync: Callable[[], None]) -> dict:  # fmt: skip
-    """A batch's traffic, the device's rates, and the time those allow against the time it takes."""
+    """A batch's traffic, the device's rates, and the time those allow."""
     with Traffic() as traffic:
         recipe(batch, generator)
     rates = machine_rates(device, sync)
     bound = (traffic.bytes / 1e9 / rates["stream_gb_per_s"] + traffic.bmm_flops / 1e9 / rates["bmm_gflop_per_s"]
              + traffic.operations * rates["operation_us"] / 1e6)  # fmt: skip
     return {"device_operations": traffic.operations, "device_gbytes": traffic.bytes / 1e9,
-            "device_bmm_gflop": traffic.bmm_flops / 1e9, **rates, "device_bound_ms": bound * 1e3,
-            "device_batch_ms": median_seconds(lambda: recipe(batch, generator), 15, sync) * 1e3}  # fmt: skip
+            "device_bmm_gflop": traffic.bmm_flops / 1e9, **rates, "device_bound_ms": bound * 1e3}  # fmt: skip
 
 
 def one_thread(fn: Callable[[], T]) -> T:
@@ -231,12 +222,15 @@ def bench(config_path: str, device: torch.device, steps: int, images: int, compi
                 batch = tuple(torch.stack(c) for c in zip(*(crop[i][0] for i in range(cfg.batch_size))))
             batch = tuple(b.to(device) for b in batch) if isinstance(batch, tuple) else batch.to(device)
             generator = torch.Generator(device).manual_seed(0)
-            seconds = lambda: median_seconds(lambda: recipe(batch, generator), 15, sync)  # noqa: E731
+            seconds = lambda r=recipe: median_seconds(lambda: r(batch, generator), 15, sync)  # noqa: E731
             if device.type == "cpu":
                 out["device_images_per_s_per_core"] = cfg.batch_size / one_thread(seconds)
             out["device_images_per_s_total"] = cfg.batch_size / seconds()
+            # the bound, against the batch time measured above (one thread on a CPU)
             bounds = lambda: bound_figures(recipe, batch, generator, device, sync)  # noqa: E731
             out.update(one_thread(bounds) if device.type == "cpu" else bounds())
+            rate = out.get("device_images_per_s_per_core", out["device_images_per_s_total"])
+            out["device_batch_ms"] = cfg.batch_size / rate * 1e3
             if compile:
                 compiled = recipes["compiled"] = BatchRecipe(cfg.augment, True, size=cfg.image_size,
                                                              normalize=cfg.normalize, compile=True)  # fmt: skip
@@ -244,9 +238,7 @@ def bench(config_path: str, device: torch.device, steps: int, images: int, compi
                 compiled(batch, generator)
                 sync()
                 out["device_compile_s"] = time.perf_counter() - tic
-                out["device_compiled_images_per_s_total"] = cfg.batch_size / median_seconds(
-                    lambda: compiled(batch, generator), 5, sync
-                )
+                out["device_compiled_images_per_s_total"] = cfg.batch_size / seconds(compiled)
 
         if steps == 0:  # input figures only (a 224 model's step on a CPU takes long)
             return out

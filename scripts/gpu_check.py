@@ -105,7 +105,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=20_000, help="images to extract")
     parser.add_argument("--points", type=int, default=1_000_000, help="K-means points (64-d)")
     parser.add_argument("--k", type=int, default=128)
-    parser.add_argument("--no-compile", action="store_true", help="skip the compiled device path (it compiles ~1 min)")
+    parser.add_argument("--no-compile", action="store_true", help="skip the compiled device path and step")
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
