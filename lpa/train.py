@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from lpa import distributed
+from lpa import distributed, health
 from lpa.attributes import read_class_attributes
 from lpa.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from lpa.cli import add_dataclass_arguments, dataclass_from_args, speed_default
@@ -76,7 +76,8 @@ class TrainConfig:
     # LPA
     lpa_alpha: float = 0.1
     supcon_temperature: float = 0.1
-    similarity: str = "cosine"  # lpa.attributes.class_similarity: cosine, cosine_pow<p>, top<k>, dominant, label, none
+    similarity: str = "cosine"  # lpa.attributes.class_similarity: cosine, cosine_pow<p>, top<k>, dominant, jaccard, ...
+    reading: str = "histogram"  # which s(x) a(y) averages: lpa.attributes.READINGS
     # execution
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     num_workers: int = 0
@@ -180,12 +181,14 @@ def train_step(
     first_bad: torch.Tensor,
     step: int,
     amp: bool = False,
+    per_class: torch.Tensor | None = None,
 ) -> tuple[str, ...]:
     """One SGD step that reads nothing back from the device (no host sync); returns the loss names.
 
     ``sums`` (len(LOSS_NAMES) + 2,) float64 on the device accumulates each loss times the batch,
     the correct predictions and the images seen; ``first_bad`` (1,) long holds the first step
-    whose loss was not finite (-1: none). Both are read once per epoch.
+    whose loss was not finite (-1: none); ``per_class`` (2, C) float64, if given, the correct
+    predictions and the images seen of each class. All are read once per epoch.
     """
     device_type = labels.device.type
     with torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp):
@@ -198,8 +201,12 @@ def train_step(
         zero = sums.new_zeros(())
         terms = torch.stack([losses[n].detach().to(sums.dtype) if n in losses else zero for n in LOSS_NAMES])
         sums[: len(LOSS_NAMES)] += terms * batch
-        sums[-2] += (logits.argmax(1) == labels).sum()
+        hits = logits.argmax(1) == labels
+        sums[-2] += hits.sum()
         sums[-1] += batch
+        if per_class is not None:
+            per_class[0].index_add_(0, labels, hits.to(per_class.dtype))
+            per_class[1].index_add_(0, labels, torch.ones_like(labels, dtype=per_class.dtype))
         bad = ~torch.isfinite(losses["loss"].detach())
         first_bad.copy_(torch.where(bad & (first_bad < 0), step, first_bad))
     return tuple(losses)
@@ -300,7 +307,7 @@ def train(
     ctx, device = distributed.setup(cfg.device)
     seed_everything(cfg.seed, -1, 0)  # the same initial weights in every process
     model = LongTailNet(cfg.model_config(source.in_channels), num_classes).to(device)
-    attributes = read_class_attributes(attributes_path, num_classes) if attributes_path else None
+    attributes = read_class_attributes(attributes_path, num_classes, cfg.reading) if attributes_path else None
     objective = build_objective(cfg, counts, attributes).to(device)
     optimizer = torch.optim.SGD(
         [p for p in model.parameters() if p.requires_grad],
@@ -378,28 +385,35 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = lr
         sums = torch.zeros(len(LOSS_NAMES) + 2, dtype=torch.float64, device=device)
+        per_class = torch.zeros(2, num_classes, dtype=torch.float64, device=device)
         first_bad = torch.full((1,), -1, dtype=torch.long, device=device)
         amp = cfg.amp and device.type == "cuda"
         for step, (views, labels) in enumerate(bar):
             views, labels = _to(views, device), labels.to(device, non_blocking=True)
-            reported = step_fn(net, objective, optimizer, views, labels, sums, first_bad, step, amp)
+            reported = step_fn(net, objective, optimizer, views, labels, sums, first_bad, step, amp, per_class)
         # the epoch's one read-back: before any checkpoint of it is written
         if int(first_bad) >= 0:
             raise ValueError(f"the loss became non-finite at epoch {epoch + 1}, step {int(first_bad)}")
         totals = distributed.all_sum(sums) if ctx.world_size > 1 else sums.cpu()
+        class_totals = (distributed.all_sum(per_class) if ctx.world_size > 1 else per_class.cpu()).numpy()
         seconds = time.perf_counter() - tic
         seen = float(totals[-1])
         record = {
             "epoch": epoch + 1,
             "lr": lr,
             **{name: float(totals[i]) / seen for i, name in enumerate(LOSS_NAMES) if name in reported},
-            "train_top1": 100.0 * float(totals[-2]) / seen,
+            "train_top1": 100.0 * float(totals[-2]) / seen,  # raw-logit argmax, as PaCo logs it
+            "train_balanced_top1": health.balanced_top1(*class_totals),  # not biased by the class prior
             "seconds": seconds,
             "images_per_second": seen / seconds,
         }
+        reason = health.stall_reason([*history, record], num_classes)
+        record["stalled"] = reason is not None
         history.append(record)
         if ctx.is_main:
             log.info("epoch %s", json.dumps(record))
+            if reason:
+                log.warning("epoch %d: stalled: %s", epoch + 1, reason)
             save_checkpoint(
                 last,
                 config=resolved,
