@@ -5,10 +5,10 @@
 Figures (medians of repeats, on synthetic images in the dataset's format: photo-like uint8
 arrays for in-memory sources, JPEGs of ImageNet's typical 500x375 size for list files):
 
-- worker path: the PIL recipe image by image (``lpa.transforms``), per core (one process, one
-  thread) and in total (a DataLoader with one worker per core);
-- device path: the batched recipe (``lpa.device_transforms``) on ``--device``, per core (one
-  thread; CPU only) and in total; for JPEG recipes the workers' share (decode + crop) is timed;
+- worker path: the PIL recipe image by image (``lpa.augment.recipes.train_transform``), per
+  core (one process, one thread) and in total (a DataLoader with one worker per core);
+- device path: the batched recipe (``lpa.augment.recipes.BatchRecipe``) on ``--device``, per
+  core (one thread; CPU only) and in total; for JPEG recipes the workers' share (decode + crop) is timed;
   its bound: a batch's operations, the bytes their tensors hold and its bmm FLOPs, against
   this device's streaming rate, bmm rate and cost of one small operation (one thread on a CPU);
   with ``--compile`` also the recipe through ``torch.compile`` (its compile time, then its rate);
@@ -40,14 +40,20 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.data import DataLoader
 
+from lpa.augment.recipes import (
+    CROP_RECIPES,
+    DEVICE_RECIPES,
+    RECIPES,
+    BatchRecipe,
+    decode_crop_transform,
+    train_transform,
+)
 from lpa.data import DeviceFinisher, DeviceLoader, ImageDataset
-from lpa.device_transforms import CROP_RECIPES, DEVICE_RECIPES, BatchRecipe
 from lpa.distributed import Context, GlobalBatchSampler
 from lpa.io import run_main
 from lpa.models import LongTailNet
 from lpa.objectives import PaCoObjective
 from lpa.train import LOSS_NAMES, TrainConfig, train_step
-from lpa.transforms import RECIPES, decode_crop_transform, train_transform
 
 CLASSES = {"digits": 10, "cifar100": 100, "listfile": 1000}
 T = TypeVar("T")

@@ -271,7 +271,7 @@ class DeviceLoader:
 
     ``pixels`` (N, C, H, W) uint8 and ``labels`` (N,) live on the training device. Each global
     batch of ``sampler`` (:class:`lpa.distributed.GlobalBatchSampler`) goes through
-    ``augment(images, generator)`` (:class:`lpa.device_transforms.BatchRecipe`) whole, and the
+    ``augment(images, generator)`` (:class:`lpa.augment.recipes.BatchRecipe`) whole, and the
     process keeps its share: every process draws the same numbers, so the views do not depend
     on the number of processes (each augments the global batch, cheap next to the step). The
     generator lives on the device and is seeded from (seed, epoch), so a resumed epoch replays
@@ -312,9 +312,9 @@ class DeviceLoader:
 class DeviceFinisher:
     """Batches whose augmentation began in DataLoader workers (decode + crops) and ends on the device.
 
-    ``loader`` yields (uint8 crops, labels) (:class:`lpa.transforms.DecodedCrops`); each batch
+    ``loader`` yields (uint8 crops, labels) (:class:`lpa.augment.recipes.DecodedCrops`); each batch
     moves to ``device`` and goes through ``finish(crops, generator)`` (a
-    :class:`lpa.device_transforms.BatchRecipe`). The workers' draws are seeded per image as
+    :class:`lpa.augment.recipes.BatchRecipe`). The workers' draws are seeded per image as
     in the worker path; the device's from (seed, epoch, rank), so these depend on the number
     of processes (unlike :class:`DeviceLoader`'s).
     """

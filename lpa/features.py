@@ -20,13 +20,13 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from lpa.augment.recipes import eval_transform
 from lpa.checkpoints import load_checkpoint
 from lpa.cli import speed_default
 from lpa.data import ImageDataset, open_source, read_split
 from lpa.distributed import resolve_device
 from lpa.io import atomic_path, run_main, setup_logging
 from lpa.shards import feature_schema
-from lpa.transforms import eval_transform
 
 log = logging.getLogger("lpa.features")
 

@@ -27,14 +27,13 @@ from tqdm import tqdm
 
 from lpa import distributed, health
 from lpa.attributes import read_class_attributes
+from lpa.augment.recipes import CROP_RECIPES, DEVICE_RECIPES, BatchRecipe, decode_crop_transform, train_transform
 from lpa.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from lpa.cli import add_dataclass_arguments, dataclass_from_args, speed_default
 from lpa.data import DeviceFinisher, DeviceLoader, ImageDataset, open_source, read_class_counts, read_split
-from lpa.device_transforms import CROP_RECIPES, DEVICE_RECIPES, BatchRecipe
 from lpa.io import run_main, setup_logging, write_json, write_text
 from lpa.models import LongTailNet, ModelConfig
 from lpa.objectives import CrossEntropyObjective, LPAObjective, PaCoObjective
-from lpa.transforms import decode_crop_transform, train_transform
 
 log = logging.getLogger("lpa.train")
 

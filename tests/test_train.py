@@ -216,8 +216,8 @@ def test_compiled_training_step_matches_the_eager_one(digits_split, tmp_path):
 
 
 def test_device_loader_replays_an_epoch_and_changes_with_the_next():
+    from lpa.augment.recipes import BatchRecipe
     from lpa.data import DeviceLoader
-    from lpa.device_transforms import BatchRecipe
     from lpa.distributed import Context, GlobalBatchSampler
 
     pixels = torch.randint(0, 256, (40, 1, 8, 8), dtype=torch.uint8)
@@ -267,10 +267,9 @@ def test_a_jpeg_dataset_on_the_cpu_augments_in_workers(jpeg_split, tmp_path):
 def test_device_finisher_finishes_the_workers_crops_and_replays_an_epoch(jpeg_split):
     from torch.utils.data import DataLoader
 
+    from lpa.augment.recipes import BatchRecipe, decode_crop_transform
     from lpa.data import DeviceFinisher, ImageDataset, open_source, read_split
-    from lpa.device_transforms import BatchRecipe
     from lpa.distributed import Context, GlobalBatchSampler
-    from lpa.transforms import decode_crop_transform
 
     split, meta = read_split(jpeg_split[0])
     train_rows = split[split["split"] == "train"]

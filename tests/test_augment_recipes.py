@@ -9,15 +9,10 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
-from lpa.transforms import (
-    RECIPES,
-    CIFAR10Policy,
-    Cutout,
-    PILGaussianBlur,
-    eval_transform,
-    rand_augment,
-    train_transform,
-)
+from lpa.augment.autoaugment import CIFAR10Policy
+from lpa.augment.pil import Cutout, PILGaussianBlur
+from lpa.augment.randaugment import rand_augment
+from lpa.augment.recipes import RECIPES, eval_transform, train_transform
 
 
 def steps(transform):
@@ -145,3 +140,12 @@ def test_normalisation_is_per_dataset_and_eval_crops_the_centre():
         train_transform("imagenet", two_views=True)
     with pytest.raises(ValueError, match="unknown normalisation 'places'"):
         eval_transform("cifar100", normalize="places")
+
+
+def test_lpa_transforms_is_the_recipes_public_face():
+    import lpa.transforms
+    from lpa.augment import recipes
+
+    assert lpa.transforms.train_transform is recipes.train_transform
+    assert lpa.transforms.decode_crop_transform is recipes.decode_crop_transform
+    assert all(hasattr(lpa.transforms, name) for name in lpa.transforms.__all__)

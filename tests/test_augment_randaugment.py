@@ -13,9 +13,12 @@ from PIL import Image
 from scipy import stats
 from timm.data import auto_augment as AA
 
-import lpa.device_randaugment as R
-import lpa.device_transforms as D
-from lpa.transforms import IMAGENET_MEAN_RGB, rand_augment
+import lpa.augment.batch as B
+import lpa.augment.geometry as G
+import lpa.augment.randaugment as R
+from lpa.augment.batch import IMAGENET_MEAN_RGB
+from lpa.augment.randaugment import rand_augment
+from lpa.augment.steps import Draw
 
 SIZE = 32
 HPARAMS = {"translate_const": int(SIZE * 0.45), "img_mean": IMAGENET_MEAN_RGB}  # PaCo's, as rand_augment(SIZE)
@@ -49,7 +52,7 @@ def test_affine_transform_equals_pils_for_any_matrix(resample):
     """Rotation, shear, scale and sub-pixel shifts at once, fill on every border."""
     rng = np.random.RandomState(0)
     matrix = torch.tensor(rng.uniform(-1, 1, (N, 6)) * [0.5, 0.5, 12, 0.5, 0.5, 12] + [1, 0, 0, 0, 1, 0])
-    ours = (D.affine_bilinear if resample == Image.BILINEAR else D.affine_bicubic)(BATCH, matrix, FILL)
+    ours = (G.affine_bilinear if resample == Image.BILINEAR else G.affine_bicubic)(BATCH, matrix, FILL)
     assert_same(ours, [p.transform(p.size, Image.AFFINE, tuple(m.tolist()), resample, fillcolor=IMAGENET_MEAN_RGB)
                        for p, m in zip(PILS, matrix)])  # fmt: skip
     assert (ours == FILL.view(1, 3, 1, 1)).all(1).any() and not torch.equal(ours, BATCH)
@@ -123,7 +126,7 @@ class ScriptedRandom:
 
 def record_call(images, seed):
     record = {}
-    draw = D._Draw(torch.Generator().manual_seed(seed), len(images), images.device, record)
+    draw = Draw(torch.Generator().manual_seed(seed), len(images), images.device, record)
     return R.RandAugmentBatch(images.shape[-1]).run(images, draw), record
 
 
@@ -164,14 +167,14 @@ def test_whole_calls_replay_through_timms_randaugment(monkeypatch):
 
 def test_computing_all_images_as_on_a_gpu_gives_the_same_batch(monkeypatch):
     subset, _ = record_call(BATCH, seed=3)
-    monkeypatch.setattr(D, "SUBSET_ON_CPU", False)
+    monkeypatch.setattr(B, "SUBSET_ON_CPU", False)
     whole, _ = record_call(BATCH, seed=3)
     assert torch.equal(subset, whole) and not torch.equal(subset, BATCH)
 
 
 def test_nothing_is_read_back_to_the_host_off_the_cpu():
     """On the meta device (shapes, no data) any read-back (.item(), int(), bool(), nonzero()) raises."""
-    draw = D._Draw(None, N, torch.device("meta"), {})
+    draw = Draw(None, N, torch.device("meta"), {})
     out = R.RandAugmentBatch(SIZE).run(BATCH.to("meta"), draw)
     assert out.shape == BATCH.shape and out.device.type == "meta" and len(draw.record) == 5 * R.NUM_LAYERS
 

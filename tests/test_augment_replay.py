@@ -1,5 +1,5 @@
-"""The device path against the PIL recipes: each operation for fixed parameters, whole views replayed
-from the recorded draws, and the distributions of the draws."""
+"""The device path against the PIL recipes: whole views replayed from the recorded draws, and the
+distributions of the draws (each operation for fixed parameters: ``test_augment_functional.py``)."""
 
 import random
 from collections import Counter
@@ -8,151 +8,36 @@ import numpy as np
 import pytest
 import torch
 from fakedata import photo_like
-from PIL import Image, ImageEnhance, ImageFilter, ImageOps
+from PIL import Image, ImageFilter
 from scipy import stats
 from torch.utils._python_dispatch import TorchDispatchMode
 from torchvision import transforms as T
 from torchvision.transforms import functional as TF
 
-import lpa.device_transforms as D
-import lpa.transforms as pil_recipes
-from lpa.transforms import CIFAR10Policy, Cutout
+import lpa.augment.autoaugment as autoaugment
+import lpa.augment.batch as batch
+from lpa.augment.autoaugment import CIFAR10Policy
+from lpa.augment.batch import NORMALIZE
+from lpa.augment.pil import Cutout
+from lpa.augment.recipes import BatchRecipe, decode_crop_transform
+from lpa.augment.steps import Cutout as CutoutStep
+from lpa.augment.steps import Draw
 
 
 def as_batch(images):
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
 
 
-def as_levels(pils):
-    arrays = [np.asarray(p) for p in pils]
-    return np.stack([a[..., None] if a.ndim == 2 else a for a in arrays]).astype(np.int64)
-
-
-def assert_same(ours, pils):
-    np.testing.assert_array_equal(ours.permute(0, 2, 3, 1).numpy().astype(np.int64), as_levels(pils))
-
-
 IMAGES = photo_like(48)
 PILS = [Image.fromarray(a) for a in IMAGES]
-BATCH = as_batch(IMAGES)
-N = len(PILS)
-RNG = np.random.RandomState(1)
-FACTORS = torch.tensor(RNG.uniform(0.1, 1.9, N), dtype=torch.float32)
 GREY = (128, 128, 128)
-
-
-@pytest.mark.parametrize(
-    "ours, theirs",
-    [
-        (D.brightness, lambda p, f: ImageEnhance.Brightness(p).enhance(f)),
-        (D.contrast, lambda p, f: ImageEnhance.Contrast(p).enhance(f)),
-        (D.saturation, lambda p, f: ImageEnhance.Color(p).enhance(f)),
-        (D.sharpness, lambda p, f: ImageEnhance.Sharpness(p).enhance(f)),
-    ],
-    ids=["brightness", "contrast", "color", "sharpness"],
-)
-def test_enhancements_equal_pils(ours, theirs):
-    assert_same(ours(BATCH, FACTORS), [theirs(p, float(f)) for p, f in zip(PILS, FACTORS)])
-
-
-def test_lookup_operations_equal_pils():
-    bits = torch.tensor(RNG.randint(1, 9, N))
-    assert_same(D.posterize(BATCH, bits), [ImageOps.posterize(p, int(b)) for p, b in zip(PILS, bits)])
-    thresholds = torch.tensor(RNG.uniform(0, 256, N))
-    assert_same(D.solarize(BATCH, thresholds), [ImageOps.solarize(p, float(t)) for p, t in zip(PILS, thresholds)])
-    assert_same(D.invert(BATCH), [ImageOps.invert(p) for p in PILS])
-    assert_same(D.equalize(BATCH), [ImageOps.equalize(p) for p in PILS])
-    # autocontrast: also narrow ranges (the stretch is large, rounding is tested hardest)
-    narrow = (IMAGES // 3 + 40).astype(np.uint8)
-    assert_same(D.autocontrast(as_batch(narrow)), [ImageOps.autocontrast(Image.fromarray(a)) for a in narrow])
-    assert_same(D.autocontrast(BATCH), [ImageOps.autocontrast(p) for p in PILS])
-    flat = np.full((2, 8, 8, 3), 77, np.uint8)  # one level: both leave the image alone
-    assert_same(D.equalize(as_batch(flat)), [ImageOps.equalize(Image.fromarray(a)) for a in flat])
-    assert_same(D.autocontrast(as_batch(flat)), [ImageOps.autocontrast(Image.fromarray(a)) for a in flat])
-
-
-def test_colour_conversions_equal_torchvisions_pil_path():
-    hues = torch.tensor(RNG.uniform(-0.5, 0.5, N), dtype=torch.float32)
-    assert_same(D.hue(BATCH, hues), [TF.adjust_hue(p, float(h)) for p, h in zip(PILS, hues)])
-    assert_same(D.grayscale(BATCH), [TF.rgb_to_grayscale(p, 3) for p in PILS])
-
-
-def test_hsv_conversions_equal_pils_for_every_colour():
-    """Hue adjustment is PIL's RGB -> HSV, a shift of H, HSV -> RGB: both conversions, on all 2^24 inputs."""
-    codes = np.arange(1 << 24, dtype=np.uint32)
-    triples = np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], -1).astype(np.uint8).reshape(4096, 4096, 3)
-    pils = {"RGB": Image.fromarray(triples, "RGB"), "HSV": Image.frombytes("HSV", (4096, 4096), triples.tobytes())}
-    theirs = {"RGB": np.asarray(pils["RGB"].convert("HSV")), "HSV": np.asarray(pils["HSV"].convert("RGB"))}
-    ours = {"RGB": D._rgb_to_hsv, "HSV": lambda x: D._hsv_to_rgb(x.double())}
-    levels = torch.from_numpy(triples).permute(2, 0, 1)[None]
-    for mode, convert in ours.items():
-        for rows in range(0, 4096, 512):  # a few MB at a time
-            out = convert(levels[..., rows : rows + 512, :].float())[0].permute(1, 2, 0).numpy()
-            np.testing.assert_array_equal(out.astype(np.uint8), theirs[mode][rows : rows + 512], err_msg=mode)
-
-
-def test_gaussian_blur_equals_pils_box_blur_approximation():
-    sigmas = torch.tensor(RNG.uniform(0.1, 2.0, N))
-    ours = D.gaussian_blur(BATCH, sigmas, max_sigma=2.0)
-    assert_same(ours, [p.filter(ImageFilter.GaussianBlur(radius=float(s))) for p, s in zip(PILS, sigmas)])
-    assert not torch.equal(ours, BATCH)
-
-
-def test_affine_transforms_equal_pils():
-    v = torch.tensor(RNG.uniform(-0.3, 0.3, N), dtype=torch.float64)
-    one, zero = torch.ones(N, dtype=torch.float64), torch.zeros(N, dtype=torch.float64)
-    fill = torch.tensor(GREY, dtype=torch.float32)
-    shear = torch.stack([one, v, zero, zero, one, zero], 1)
-    assert_same(D.affine_bicubic(BATCH, shear, fill),
-                [p.transform(p.size, Image.AFFINE, tuple(m.tolist()), Image.BICUBIC, fillcolor=GREY)
-                 for p, m in zip(PILS, shear)])  # fmt: skip
-    shift = torch.stack([one, zero, v * 48, zero, one, -v * 20], 1)
-    assert_same(D.affine_nearest(BATCH, shift, fill),
-                [p.transform(p.size, Image.AFFINE, tuple(m.tolist()), fillcolor=GREY)
-                 for p, m in zip(PILS, shift)])  # fmt: skip
-    degrees = torch.tensor(RNG.uniform(-30, 30, N))
-    assert_same(D.affine_nearest(BATCH, D.rotation_matrix(degrees, 32, 32), fill),
-                [p.rotate(float(d), fillcolor=GREY) for p, d in zip(PILS, degrees)])  # fmt: skip
-    # torchvision's RandomAffine matrix (rotation, integer shift, scale) on a grey image
-    grey = [p.convert("L") for p in PILS]
-    angle, tx, ty = degrees / 3, torch.tensor(RNG.randint(-1, 2, N)), torch.tensor(RNG.randint(-1, 2, N))
-    scale = torch.tensor(RNG.uniform(0.9, 1.1, N))
-    matrix = D.affine_matrix(angle, tx.double(), ty.double(), scale, 32, 32)
-    assert_same(D.affine_nearest(as_batch(as_levels(grey).astype(np.uint8)), matrix, torch.zeros(1)),
-                [TF.affine(g, float(a), [int(x), int(y)], float(s), [0.0]) for g, a, x, y, s in
-                 zip(grey, angle, tx, ty, scale)])  # fmt: skip
-
-
-def test_crops_equal_torchvisions():
-    torch.manual_seed(0)
-    boxes = [T.RandomResizedCrop.get_params(p, (0.08, 1.0), (3 / 4, 4 / 3)) for p in PILS]
-    top, left, height, width = (torch.tensor(v) for v in zip(*boxes))
-    # enlarged to the image size, as every device recipe does: exact
-    assert_same(D.resized_crop(BATCH, top, left, height, width, 32), [TF.resized_crop(p, *b, [32, 32]) for p, b in
-                                                                      zip(PILS, boxes)])  # fmt: skip
-    # shrunk (no device recipe does): PIL >= 12 runs the vertical pass first for some shapes,
-    # we always horizontal first, so a pixel may differ by one level
-    shrunk = D.resized_crop(BATCH, top, left, height, width, 12).permute(0, 2, 3, 1).numpy().astype(np.int64)
-    theirs = as_levels([TF.resized_crop(p, *b, [12, 12]) for p, b in zip(PILS, boxes)])
-    assert np.abs(shrunk - theirs).max() <= 1 and np.mean(shrunk != theirs) < 0.05
-    top, left = torch.tensor(RNG.randint(0, 9, N)), torch.tensor(RNG.randint(0, 9, N))
-    assert_same(D.pad_crop(BATCH, top, left, 32, 4), [TF.crop(TF.pad(p, 4), int(i), int(j), 32, 32) for p, i, j in
-                                                      zip(PILS, top, left)])  # fmt: skip
-
-
-def test_apply_where_changes_only_the_masked_images_on_both_paths(monkeypatch):
-    mask = torch.tensor([True, False] * (N // 2))
-    subset = D.apply_where(mask, D.brightness, BATCH, FACTORS)
-    monkeypatch.setattr(D, "SUBSET_ON_CPU", False)  # the GPU path: compute all, keep the masked
-    assert torch.equal(D.apply_where(mask, D.brightness, BATCH, FACTORS), subset)
-    assert torch.equal(subset[~mask], BATCH[~mask]) and not torch.equal(subset[mask], BATCH[mask])
 
 
 def test_the_recipes_give_the_same_views_computing_all_images_as_on_a_gpu(monkeypatch):
     images = torch.from_numpy(IMAGES).permute(0, 3, 1, 2)
-    recipe = D.BatchRecipe("cifar100", two_views=True)
+    recipe = BatchRecipe("cifar100", two_views=True)
     subset = recipe(images, torch.Generator().manual_seed(3))
-    monkeypatch.setattr(D, "SUBSET_ON_CPU", False)
+    monkeypatch.setattr(batch, "SUBSET_ON_CPU", False)
     whole = recipe(images, torch.Generator().manual_seed(3))
     assert all(torch.equal(a, b) for a, b in zip(subset, whole))
 
@@ -165,8 +50,8 @@ def test_the_compiled_recipe_gives_the_eager_views(recipe):
     images = torch.from_numpy(IMAGES).permute(0, 3, 1, 2)[:16]
     inputs = {"digits": images[:, :1, :8, :8], "cifar100": images, "randclsstack_sim": (images, images.flip(-1))}
     size = {"randclsstack_sim": 32}.get(recipe)
-    compiled = D.BatchRecipe(recipe, True, size=size, compile=True)
-    eager = D.BatchRecipe(recipe, True, size=size)
+    compiled = BatchRecipe(recipe, True, size=size, compile=True)
+    eager = BatchRecipe(recipe, True, size=size)
     graphs = []
     for seed in (0, 1):
         ours, theirs = (r(inputs[recipe], torch.Generator().manual_seed(seed)) for r in (compiled, eager))
@@ -182,7 +67,7 @@ def test_the_compiled_recipe_gives_the_eager_views(recipe):
 def replay_policy(image, chosen, applied, signs, monkeypatch):
     for stage, (name, _, m) in enumerate(CIFAR10Policy().policies[chosen]):
         if applied[stage]:
-            monkeypatch.setattr(pil_recipes, "_sign", lambda s=signs[stage]: s)
+            monkeypatch.setattr(autoaugment, "_sign", lambda s=signs[stage]: s)
             value = None if m is None else CIFAR10Policy.BINS[name][m]
             image = CIFAR10Policy.OPS[name](image, value, GREY)
     return image
@@ -195,9 +80,9 @@ def normalised(pil, mean, std):
 def test_cifar100_views_replay_through_the_pil_operations(monkeypatch):
     images = torch.from_numpy(IMAGES).permute(0, 3, 1, 2)
     record = {}
-    query, key = D.BatchRecipe("cifar100", two_views=True)(images, torch.Generator().manual_seed(0), record)
+    query, key = BatchRecipe("cifar100", two_views=True)(images, torch.Generator().manual_seed(0), record)
     q, k = record["query"], record["key"]
-    mean, std = pil_recipes.NORMALIZE["cifar100"]
+    mean, std = NORMALIZE["cifar100"]
     jitter_ops = [TF.adjust_brightness, TF.adjust_contrast, TF.adjust_saturation, TF.adjust_hue]
     for n, pil in enumerate(PILS):
         view = TF.crop(TF.pad(pil, 4), int(q["crop_top"][n]), int(q["crop_left"][n]), 32, 32)
@@ -228,10 +113,10 @@ def test_cifar100_views_replay_through_the_pil_operations(monkeypatch):
 def test_digits_views_replay_through_torchvisions_operations():
     digits = photo_like(32, size=8, channels=1)
     record = {}
-    query, key = D.BatchRecipe("digits", True)(torch.from_numpy(digits).permute(0, 3, 1, 2),
+    query, key = BatchRecipe("digits", True)(torch.from_numpy(digits).permute(0, 3, 1, 2),
                                                torch.Generator().manual_seed(0), record)  # fmt: skip
     q, k = record["query"], record["key"]
-    mean, std = pil_recipes.NORMALIZE["digits"]
+    mean, std = NORMALIZE["digits"]
     for n, array in enumerate(digits):
         pil = Image.fromarray(array[..., 0], mode="L")
         shift = [int(q["affine_tx"][n].round()), int(q["affine_ty"][n].round())]
@@ -251,7 +136,7 @@ DRAWS = 3000
 def device_draws():
     images = torch.from_numpy(np.repeat(IMAGES[:1], DRAWS, 0)).permute(0, 3, 1, 2)
     record = {}
-    D.BatchRecipe("cifar100", two_views=True)(images, torch.Generator().manual_seed(11), record)
+    BatchRecipe("cifar100", two_views=True)(images, torch.Generator().manual_seed(11), record)
     return record
 
 
@@ -304,7 +189,7 @@ def test_policy_frequencies_match_pacos_policy(device_draws, monkeypatch):
 def test_cutout_erases_the_same_area_as_pacos(device_draws):
     np.random.seed(0)
     theirs = [int((Cutout(16)(torch.ones(1, 32, 32)) == 0).sum()) for _ in range(DRAWS)]
-    ours = D.Cutout(16).run(torch.ones(DRAWS, 1, 32, 32), D._Draw(torch.Generator().manual_seed(5), DRAWS, "cpu"))
+    ours = CutoutStep(16).run(torch.ones(DRAWS, 1, 32, 32), Draw(torch.Generator().manual_seed(5), DRAWS, "cpu"))
     assert same_distribution((ours == 0).sum((1, 2, 3)).numpy(), theirs)
 
 
@@ -327,7 +212,7 @@ def test_key_view_colour_draws_match_torchvisions(device_draws):
 def test_digits_affine_draws_match_torchvisions():
     record = {}
     images = torch.zeros(DRAWS, 1, 8, 8, dtype=torch.uint8)
-    D.BatchRecipe("digits", True)(images, torch.Generator().manual_seed(2), record)
+    BatchRecipe("digits", True)(images, torch.Generator().manual_seed(2), record)
     torch.manual_seed(0)
     theirs = [T.RandomAffine.get_params([-10.0, 10.0], [0.125, 0.125], [0.9, 1.1], None, [8, 8])
               for _ in range(DRAWS)]  # fmt: skip
@@ -347,9 +232,9 @@ def test_a_wrong_distribution_is_caught():
 
 def test_recipes_without_a_device_path_are_refused():
     with pytest.raises(ValueError, match="'nope' has no device path"):
-        D.BatchRecipe("nope", True)
+        BatchRecipe("nope", True)
     with pytest.raises(ValueError, match="unknown normalisation 'nope'"):
-        D.BatchRecipe("cifar100", True, normalize="nope")
+        BatchRecipe("cifar100", True, normalize="nope")
 
 
 # --- the 224 recipes: the workers decode and crop, the device finishes ----------------------------------
@@ -357,20 +242,20 @@ def test_recipes_without_a_device_path_are_refused():
 
 @pytest.mark.parametrize("recipe", ["randclsstack_sim", "randcls_sim"])
 def test_224_recipes_finish_the_workers_crops_as_the_pil_recipe_would(recipe):
-    import lpa.device_randaugment as R
+    import lpa.augment.randaugment as R
 
     size = 32  # the recipes' operations do not depend on the crop size; small keeps the test quick
     torch.manual_seed(0)
-    workers = pil_recipes.decode_crop_transform(recipe, two_views=True, size=size)
+    workers = decode_crop_transform(recipe, two_views=True, size=size)
     pairs = [workers(Image.fromarray(a)) for a in photo_like(24, size=48, seed=4)]
     query_crops, key_crops = (torch.stack(c) for c in zip(*pairs))
     assert query_crops.dtype == torch.uint8 and query_crops.shape == (24, 3, size, size)
     record = {}
-    query, key = D.BatchRecipe(recipe, True, size=size)(
+    query, key = BatchRecipe(recipe, True, size=size)(
         (query_crops, key_crops), torch.Generator().manual_seed(1), record
     )
     q, k = record["query"], record["key"]
-    mean, std = pil_recipes.NORMALIZE["imagenet"]
+    mean, std = NORMALIZE["imagenet"]
     jitter_ops = [TF.adjust_brightness, TF.adjust_contrast, TF.adjust_saturation]
 
     def replay_colour(view, draws, n, grey_and_blur):
@@ -444,7 +329,7 @@ def test_off_the_cpu_a_batch_reads_nothing_back_and_copies_nothing_from_the_host
     """On the meta device (shapes, no data) a read-back (.item(), int(), nonzero()) raises; after the
     first batch (which places the constants) no host tensor is copied to the device."""
     on_meta = tuple(i.to("meta") for i in images) if isinstance(images, tuple) else images.to("meta")
-    recipe = D.BatchRecipe(recipe, True, size=None if recipe == "digits" else 32)
+    recipe = BatchRecipe(recipe, True, size=None if recipe == "digits" else 32)
     recipe(on_meta, None)
     with HostToDeviceCopies() as copies:
         query, key = recipe(on_meta, None)
