@@ -142,12 +142,18 @@ def choose_backend(backend: str) -> str:
     return "torch" if torch_cuda_available() else "faiss"
 
 
-def faiss_kmeans(points: np.ndarray, cfg: KMeansConfig) -> tuple[np.ndarray, np.ndarray, list[float], str]:
-    """faiss.Kmeans on every GPU it sees, else on the CPU."""
+def faiss_kmeans(points: np.ndarray, cfg: KMeansConfig) -> tuple[np.ndarray, np.ndarray, list[float], str, dict]:
+    """faiss.Kmeans on every GPU it sees, else on the CPU.
+
+    The last value says which faiss ran where (``stats.json``'s ``faiss``): the build's GPU
+    support, the GPUs it saw, and the device used, so a GPU run that fell back to the CPU (a
+    faiss-cpu wheel over faiss-gpu, or no device visible to the job) shows in the results.
+    """
     import faiss
 
     n, dim = points.shape
-    gpu = faiss_gpus() > 0
+    gpus = faiss_gpus()
+    gpu = gpus > 0
     km = faiss.Kmeans(
         dim,
         cfg.k,
@@ -163,9 +169,15 @@ def faiss_kmeans(points: np.ndarray, cfg: KMeansConfig) -> tuple[np.ndarray, np.
     )
     km.train(points)
     _, assign = km.index.search(points, 1)
-    device = f"faiss {faiss.__version__} {'gpu' if gpu else 'cpu'}"
-    # km.obj concatenates the iterations of every restart
-    return km.centroids.astype(np.float32), assign[:, 0], [float(x) for x in km.obj], device
+    used = "gpu" if gpu else "cpu"
+    record = {
+        "version": faiss.__version__,
+        "gpu_build": hasattr(faiss, "StandardGpuResources"),
+        "gpus_visible": int(gpus),
+        "device": used,
+    }
+    trace = [float(x) for x in km.obj]  # km.obj concatenates the iterations of every restart
+    return km.centroids.astype(np.float32), assign[:, 0], trace, f"faiss {faiss.__version__} {used}", record
 
 
 def objective(
@@ -198,8 +210,9 @@ def fit(points: np.ndarray, cfg: KMeansConfig) -> tuple[np.ndarray, np.ndarray, 
         raise ValueError(f"k={cfg.k} prototypes need at least {cfg.k} points, got {n}")
     backend = choose_backend(cfg.backend)
     tic = time.perf_counter()
+    faiss_record = None  # the torch backend runs no faiss
     if backend == "faiss":
-        centroids, assign, trace, device = faiss_kmeans(points, cfg)
+        centroids, assign, trace, device, faiss_record = faiss_kmeans(points, cfg)
     else:
         try:
             from lpa.kmeans_torch import torch_kmeans
@@ -211,6 +224,7 @@ def fit(points: np.ndarray, cfg: KMeansConfig) -> tuple[np.ndarray, np.ndarray, 
     stats = {
         "backend": backend,
         "device": device,
+        "faiss": faiss_record,
         "points": int(n),
         "dim": int(dim),
         "k": cfg.k,

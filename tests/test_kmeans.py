@@ -20,6 +20,11 @@ def test_kmeans_recovers_separable_blobs(normalize):
     assert len(pairs) == 5 and len({a for _, a in pairs}) == 5
     assert stats["cluster_sizes"] == [200] * 5
     assert stats["empty_clusters"] == 0 and stats["points"] == 1000
+    # stats.json says which faiss ran where
+    from lpa.kmeans import faiss_gpus
+
+    assert stats["faiss"]["device"] == ("gpu" if faiss_gpus() > 0 else "cpu")
+    assert stats["faiss"]["gpus_visible"] == faiss_gpus() and isinstance(stats["faiss"]["gpu_build"], bool)
 
 
 def test_class_quotas_water_fill():
@@ -63,6 +68,7 @@ def test_torch_and_faiss_backends_agree(normalize):
         results[backend] = fit(points, cfg)
     (_, a_faiss, s_faiss), (_, a_torch, s_torch) = results["faiss"], results["torch"]
     assert s_torch["backend"] == "torch" and s_faiss["backend"] == "faiss"
+    assert s_torch["faiss"] is None and s_faiss["faiss"]["device"] in ("cpu", "gpu")
     assert abs(s_torch["objective"] - s_faiss["objective"]) <= 1e-3 * abs(s_faiss["objective"])
     pairs = set(zip(a_faiss.tolist(), a_torch.tolist()))
     assert len(pairs) == 6  # one-to-one correspondence of clusters
