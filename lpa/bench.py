@@ -48,12 +48,13 @@ from lpa.augment.recipes import (
     decode_crop_transform,
     train_transform,
 )
+from lpa.config import TrainConfig
 from lpa.data import DeviceFinisher, DeviceLoader, ImageDataset
 from lpa.distributed import Context, GlobalBatchSampler
 from lpa.io import run_main
 from lpa.models import LongTailNet
 from lpa.objectives import PaCoObjective
-from lpa.train import LOSS_NAMES, TrainConfig, train_step
+from lpa.train import LOSS_NAMES, train_step
 
 CLASSES = {"digits": 10, "cifar100": 100, "listfile": 1000}
 T = TypeVar("T")

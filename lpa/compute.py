@@ -21,11 +21,11 @@ import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 from lpa.augment.recipes import RECIPES
+from lpa.config import TrainConfig
 from lpa.data import long_tailed_counts
 from lpa.distributed import resolve_device
 from lpa.models import LongTailNet
 from lpa.objectives import PaCoObjective
-from lpa.train import TrainConfig
 
 
 def train_images(dataset: dict) -> tuple[int, int]:

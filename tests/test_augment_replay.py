@@ -275,7 +275,7 @@ def test_224_recipes_finish_the_workers_crops_as_the_pil_recipe_would(recipe):
         assert torch.equal(key[n], normalised(view, mean, std)), f"key view of image {n}"
         view = replay_colour(TF.to_pil_image(query_crops[n]), q, n, recipe == "randclsstack_sim")
         before_randaugment.append(np.asarray(view))
-    # RandAugment itself is checked against timm in tests/test_device_randaugment.py: apply it here
+    # RandAugment itself is checked against timm in tests/test_augment_randaugment.py: apply it here
     # with the recorded draws to the PIL-replayed images
     levels = as_batch(np.stack(before_randaugment))
     rand_augment = R.RandAugmentBatch(size)
