@@ -183,126 +183,153 @@ def load_settings(path: str) -> tuple[TrainConfig, str, int]:
     return cfg, dataset["source"], CLASSES[dataset["source"]]
 
 
+def worker_figures(cfg: TrainConfig, source, ids: np.ndarray, labels: np.ndarray, size: int, cores: int,
+                   out: dict) -> tuple[ImageDataset, ImageDataset | None]:  # fmt: skip
+    """The PIL worker path, image by image and in a DataLoader; for JPEGs decoding alone and the workers'
+    decode + crop share. Returns the worker path's dataset and, for the 224 recipes, the crops' dataset."""
+    transform = train_transform(cfg.augment, two_views=True, size=cfg.image_size, normalize=cfg.normalize)
+    dataset = ImageDataset(source, ids, labels, transform, seed=0)
+    per_image = one_thread(lambda: median_seconds(lambda: [dataset[i] for i in range(len(dataset))], 3,
+                                                  lambda: None) / len(dataset))  # fmt: skip
+    out["worker_images_per_s_per_core"] = 1 / per_image
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, num_workers=cores, persistent_workers=True)
+    out["worker_images_per_s_total"] = len(ids) / median_seconds(lambda: [b for b in loader], 2, lambda: None)
+    if source.files:  # decoding alone: PIL's (what the workers use) and torchvision's
+        from torchvision.io import decode_jpeg, read_file
+
+        decoders = {"pil": source.load, "torchvision": lambda i: decode_jpeg(read_file(str(source.files[i])))}
+        for name, decode in decoders.items():
+            out[f"decode_{name}_images_per_s_per_core"] = 1 / one_thread(
+                lambda decode=decode: median_seconds(lambda: [decode(i) for i in ids], 3, lambda: None) / len(ids)
+            )
+    crop = None
+    if cfg.augment in CROP_RECIPES:  # the workers' share when the rest runs on the device
+        crop = ImageDataset(source, ids, labels, decode_crop_transform(cfg.augment, size=size), seed=0)
+        out["decode_crop_images_per_s_per_core"] = 1 / one_thread(
+            lambda: median_seconds(lambda: [crop[i] for i in range(len(crop))], 3, lambda: None) / len(crop)
+        )
+    return dataset, crop
+
+
+def device_figures(cfg: TrainConfig, source, ids: np.ndarray, crop: ImageDataset | None, device: torch.device,
+                   sync: Callable[[], None], compile: bool, out: dict) -> dict[str, BatchRecipe]:  # fmt: skip
+    """The batched recipe (on the workers' crops for the 224 recipes), its bound and, with ``compile``, the
+    compiled recipe. Returns the recipes timed, by path ("device", "compiled"); none without a device path."""
+    recipes = {}
+    if cfg.augment not in DEVICE_RECIPES + CROP_RECIPES:
+        return recipes
+    recipe = recipes["device"] = BatchRecipe(cfg.augment, True, size=cfg.image_size, normalize=cfg.normalize)
+    if cfg.augment in DEVICE_RECIPES:
+        batch = torch.from_numpy(source.pixels(ids[: cfg.batch_size])).permute(0, 3, 1, 2).contiguous()
+    else:
+        batch = tuple(torch.stack(c) for c in zip(*(crop[i][0] for i in range(cfg.batch_size))))
+    batch = tuple(b.to(device) for b in batch) if isinstance(batch, tuple) else batch.to(device)
+    generator = torch.Generator(device).manual_seed(0)
+    seconds = lambda r=recipe: median_seconds(lambda: r(batch, generator), 15, sync)  # noqa: E731
+    if device.type == "cpu":
+        out["device_images_per_s_per_core"] = cfg.batch_size / one_thread(seconds)
+    out["device_images_per_s_total"] = cfg.batch_size / seconds()
+    # the bound, against the batch time measured above (one thread on a CPU)
+    bounds = lambda: bound_figures(recipe, batch, generator, device, sync)  # noqa: E731
+    out.update(one_thread(bounds) if device.type == "cpu" else bounds())
+    rate = out.get("device_images_per_s_per_core", out["device_images_per_s_total"])
+    out["device_batch_ms"] = cfg.batch_size / rate * 1e3
+    if compile:
+        compiled = recipes["compiled"] = BatchRecipe(cfg.augment, True, size=cfg.image_size,
+                                                     normalize=cfg.normalize, compile=True)  # fmt: skip
+        tic = time.perf_counter()
+        compiled(batch, generator)
+        sync()
+        out["device_compile_s"] = time.perf_counter() - tic
+        out["device_compiled_images_per_s_total"] = cfg.batch_size / seconds(compiled)
+    return recipes
+
+
+class StepBench:
+    """What the bench trains (PaCo's model, objective and SGD on ``device``) and its two steps: ours
+    (:func:`lpa.train.train_step`, nothing read back) and the reference loop's (PaCo's)."""
+
+    def __init__(self, cfg: TrainConfig, device: torch.device, channels: int, classes: int, size: int) -> None:
+        torch.manual_seed(0)
+        self.model = LongTailNet(cfg.model_config(channels), classes).to(device)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.objective = PaCoObjective([1] * classes, cfg.paco_alpha, cfg.paco_beta, cfg.paco_gamma,
+                                       cfg.paco_temperature).to(device)  # fmt: skip
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.SGD(params, lr=0.01, momentum=0.9)
+        self.layout = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+        self.views = tuple(torch.randn(cfg.batch_size, channels, size, size, device=device)
+                           .contiguous(memory_format=self.layout) for _ in range(2))  # fmt: skip
+        self.y = torch.randint(classes, (cfg.batch_size,), device=device)
+        self.sums = torch.zeros(len(LOSS_NAMES) + 2, dtype=torch.float64, device=device)
+        self.first_bad = torch.full((1,), -1, dtype=torch.long, device=device)
+
+    def ours(self, views=None, y=None, step=train_step) -> None:
+        views, y = (self.views, self.y) if views is None else (views, y)
+        step(self.model, self.objective, self.optimizer, views, y, self.sums, self.first_bad, 0)
+
+    def reference(self, views=None, y=None) -> None:
+        """As PaCo's loop: ``losses.update(loss.item())``, the accuracy read every step."""
+        views, y = (self.views, self.y) if views is None else (views, y)
+        losses, logits = self.objective(self.model, views, y)
+        self.optimizer.zero_grad()
+        losses["loss"].backward()
+        self.optimizer.step()
+        float(losses["loss"].item()), int((logits.argmax(1) == y).sum())
+
+
+def training_figures(cfg: TrainConfig, stepper: StepBench, dataset: ImageDataset, crop: ImageDataset | None,
+                     recipes: dict[str, BatchRecipe], source, ids: np.ndarray, labels: np.ndarray, cores: int,
+                     device: torch.device, sync: Callable[[], None], out: dict) -> None:  # fmt: skip
+    """Training images/s, input and step together: each path's loop, and the reference loop (PIL
+    workers and a read-back every step, as PaCo's scripts train)."""
+    sampler = GlobalBatchSampler(len(ids), cfg.batch_size, 0, Context(), True)
+    paths = {"worker": DataLoader(dataset, batch_sampler=sampler, num_workers=cores, persistent_workers=True)}
+    for name, augment in recipes.items():
+        if cfg.augment in DEVICE_RECIPES:
+            paths[name] = DeviceLoader.from_source(source, ids, labels, sampler, augment, 0, device)
+        else:
+            crops = DataLoader(crop, batch_sampler=sampler, num_workers=cores, persistent_workers=True)
+            paths[name] = DeviceFinisher(crops, augment, device, seed=0)
+    loops = {name: (batches, train_step) for name, batches in paths.items()}
+    if "compiled" in loops:
+        loops["compiled"] = (paths["compiled"], torch.compile(train_step))
+    loops["reference"] = (paths["worker"], None)
+    for name, (batches, step) in loops.items():
+
+        def epoch(batches=batches, step=step):
+            for (q, k), labels_ in batches:
+                q, k = (v.to(device, memory_format=stepper.layout) for v in (q, k))
+                if step is None:
+                    stepper.reference((q, k), labels_.to(device))
+                else:
+                    stepper.ours((q, k), labels_.to(device), step)
+
+        out[f"{name}_training_images_per_s"] = len(sampler) * cfg.batch_size / median_seconds(epoch, 2, sync)
+
+
 def bench(config_path: str, device: torch.device, steps: int, images: int, compile: bool = False) -> dict:
+    """Every figure of the module's docstring for the config's first dataset, by name."""
     cfg, source_kind, classes = load_settings(config_path)
     size = cfg.image_size or RECIPES[cfg.augment][0]
     channels = 1 if source_kind == "digits" else 3
-    jpeg = source_kind == "listfile"
     sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
     cores = len(os.sched_getaffinity(0))
     card = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     out: dict = {"config": config_path, "recipe": cfg.augment, "arch": cfg.arch, "batch": cfg.batch_size,
                  "device": card, "cores": cores}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        source = SyntheticSource(images, size, channels, Path(tmp) if jpeg else None)
+        source = SyntheticSource(images, size, channels, Path(tmp) if source_kind == "listfile" else None)
         ids, labels = np.arange(images), np.arange(images) % classes
-
-        # worker path: the PIL recipe, image by image
-        transform = train_transform(cfg.augment, two_views=True, size=cfg.image_size, normalize=cfg.normalize)
-        dataset = ImageDataset(source, ids, labels, transform, seed=0)
-        per_image = one_thread(lambda: median_seconds(lambda: [dataset[i] for i in range(len(dataset))], 3,
-                                                      lambda: None) / len(dataset))  # fmt: skip
-        out["worker_images_per_s_per_core"] = 1 / per_image
-        loader = DataLoader(dataset, batch_size=cfg.batch_size, num_workers=cores, persistent_workers=True)
-        out["worker_images_per_s_total"] = images / median_seconds(lambda: [b for b in loader], 2, lambda: None)
-        if jpeg:  # decoding alone: PIL's (what the workers use) and torchvision's
-            from torchvision.io import decode_jpeg, read_file
-
-            decoders = {"pil": source.load, "torchvision": lambda i: decode_jpeg(read_file(str(source.files[i])))}
-            for name, decode in decoders.items():
-                out[f"decode_{name}_images_per_s_per_core"] = 1 / one_thread(
-                    lambda decode=decode: median_seconds(lambda: [decode(i) for i in ids], 3, lambda: None) / images
-                )
-        if cfg.augment in CROP_RECIPES:  # the workers' share when the rest runs on the device
-            crop = ImageDataset(source, ids, labels, decode_crop_transform(cfg.augment, size=size), seed=0)
-            out["decode_crop_images_per_s_per_core"] = 1 / one_thread(
-                lambda: median_seconds(lambda: [crop[i] for i in range(len(crop))], 3, lambda: None) / len(crop)
-            )
-
-        # device path: the batched recipe (on the workers' crops for the 224 recipes)
-        recipes = {}  # path -> batched recipe
-        if cfg.augment in DEVICE_RECIPES + CROP_RECIPES:
-            recipe = recipes["device"] = BatchRecipe(cfg.augment, True, size=cfg.image_size, normalize=cfg.normalize)
-            if cfg.augment in DEVICE_RECIPES:
-                batch = torch.from_numpy(source.pixels(ids[: cfg.batch_size])).permute(0, 3, 1, 2).contiguous()
-            else:
-                batch = tuple(torch.stack(c) for c in zip(*(crop[i][0] for i in range(cfg.batch_size))))
-            batch = tuple(b.to(device) for b in batch) if isinstance(batch, tuple) else batch.to(device)
-            generator = torch.Generator(device).manual_seed(0)
-            seconds = lambda r=recipe: median_seconds(lambda: r(batch, generator), 15, sync)  # noqa: E731
-            if device.type == "cpu":
-                out["device_images_per_s_per_core"] = cfg.batch_size / one_thread(seconds)
-            out["device_images_per_s_total"] = cfg.batch_size / seconds()
-            # the bound, against the batch time measured above (one thread on a CPU)
-            bounds = lambda: bound_figures(recipe, batch, generator, device, sync)  # noqa: E731
-            out.update(one_thread(bounds) if device.type == "cpu" else bounds())
-            rate = out.get("device_images_per_s_per_core", out["device_images_per_s_total"])
-            out["device_batch_ms"] = cfg.batch_size / rate * 1e3
-            if compile:
-                compiled = recipes["compiled"] = BatchRecipe(cfg.augment, True, size=cfg.image_size,
-                                                             normalize=cfg.normalize, compile=True)  # fmt: skip
-                tic = time.perf_counter()
-                compiled(batch, generator)
-                sync()
-                out["device_compile_s"] = time.perf_counter() - tic
-                out["device_compiled_images_per_s_total"] = cfg.batch_size / seconds(compiled)
-
+        dataset, crop = worker_figures(cfg, source, ids, labels, size, cores, out)
+        recipes = device_figures(cfg, source, ids, crop, device, sync, compile, out)
         if steps == 0:  # input figures only (a 224 model's step on a CPU takes long)
             return out
-
-        # the training step: ours, and with the reference loop's read-backs
-        torch.manual_seed(0)
-        model = LongTailNet(cfg.model_config(channels), classes).to(device)
-        if device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
-            model = model.to(memory_format=torch.channels_last)
-        objective = PaCoObjective([1] * classes, cfg.paco_alpha, cfg.paco_beta, cfg.paco_gamma,
-                                  cfg.paco_temperature).to(device)  # fmt: skip
-        optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
-        layout = torch.channels_last if device.type == "cuda" else torch.contiguous_format
-        views = tuple(torch.randn(cfg.batch_size, channels, size, size, device=device).contiguous(memory_format=layout)
-                      for _ in range(2))  # fmt: skip
-        y = torch.randint(classes, (cfg.batch_size,), device=device)
-        sums = torch.zeros(len(LOSS_NAMES) + 2, dtype=torch.float64, device=device)
-        first_bad = torch.full((1,), -1, dtype=torch.long, device=device)
-
-        def ours():
-            train_step(model, objective, optimizer, views, y, sums, first_bad, 0)
-
-        def reference(views=views, y=y):  # as PaCo's loop: losses.update(loss.item()), the accuracy read every step
-            losses, logits = objective(model, views, y)
-            optimizer.zero_grad()
-            losses["loss"].backward()
-            optimizer.step()
-            float(losses["loss"].item()), int((logits.argmax(1) == y).sum())
-
-        out["step_s"], out["reference_step_s"] = alternating_medians((ours, reference), steps, sync)
-
-        # input and step together
-        sampler = GlobalBatchSampler(images, cfg.batch_size, 0, Context(), True)
-        paths = {"worker": DataLoader(dataset, batch_sampler=sampler, num_workers=cores, persistent_workers=True)}
-        for name, augment in recipes.items():
-            if cfg.augment in DEVICE_RECIPES:
-                paths[name] = DeviceLoader.from_source(source, ids, labels, sampler, augment, 0, device)
-            else:
-                crops = DataLoader(crop, batch_sampler=sampler, num_workers=cores, persistent_workers=True)
-                paths[name] = DeviceFinisher(crops, augment, device, seed=0)
-        loops = {name: (batches, train_step) for name, batches in paths.items()}
-        if "compiled" in loops:
-            loops["compiled"] = (paths["compiled"], torch.compile(train_step))
-        # the reference loop: PIL workers and a read-back every step, as PaCo's scripts train
-        loops["reference"] = (paths["worker"], None)
-        for name, (batches, step) in loops.items():
-
-            def epoch(batches=batches, step=step):
-                for (q, k), labels_ in batches:
-                    q, k = (v.to(device, memory_format=layout) for v in (q, k))
-                    if step is None:
-                        reference((q, k), labels_.to(device))
-                    else:
-                        step(model, objective, optimizer, (q, k), labels_.to(device), sums, first_bad, 0)
-
-            out[f"{name}_training_images_per_s"] = len(sampler) * cfg.batch_size / median_seconds(epoch, 2, sync)
+        stepper = StepBench(cfg, device, channels, classes, size)
+        out["step_s"], out["reference_step_s"] = alternating_medians((stepper.ours, stepper.reference), steps, sync)
+        training_figures(cfg, stepper, dataset, crop, recipes, source, ids, labels, cores, device, sync, out)
     return out
 
 
