@@ -1,10 +1,23 @@
 """Stage 5, attributes: per-image pseudo-attribute scores s(x) and class vectors a(y).
 
-Every local feature is assigned to its nearest prototype, streaming shard by shard (never
-all features in memory). s(x) in R^K is the normalised histogram of an image's assignments;
-a(y) is the mean of s(x) over class y's training images. Also a balance summary that
-compares how evenly the pseudo-attributes and the class labels are spread, and a diagnostic
-of the positive weights that LPA's SupCon term derives from a(y) (:func:`weight_diagnostic`).
+Streaming shard by shard (never all features in memory), every image is scored against the
+prototypes, s(x) in R^K, and a(y) is the mean of s(x) over class y's training images. The
+paper says only "aggregate the pseudo-attribute scores of the samples with the same class", so
+s(x) has several readings (:data:`READINGS`), each written as a column:
+
+- ``histogram``: the share of the image's local features nearest to each prototype (hard
+  assignment; the default, the ``attributes`` column);
+- ``maxcos``: the largest cosine, over the image's positions, of a local feature to the prototype
+  (soft: how strongly the part appears anywhere), clipped at 0;
+- ``softmax``: the mean over positions of a softmax over the prototypes of the cosines at
+  temperature :data:`SOFTMAX_TEMPERATURE` (soft assignment);
+- ``presence``: 1 where the prototype holds at least :data:`PRESENCE_SHARE` of the image's
+  positions (a set of parts; a(y) is then how often each part is present in the class).
+
+Also a balance summary that compares how evenly the pseudo-attributes and the class labels
+are spread, a diagnostic of the positive weights that LPA's SupCon term derives from a(y)
+(:func:`weight_diagnostic`) and, where the source knows which part lies where (``parts``), the
+recovery metrics of :mod:`lpa.recovery`.
 """
 
 from __future__ import annotations
@@ -21,8 +34,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from lpa import recovery
 from lpa.io import atomic_path, read_json, run_main, setup_logging, write_json, write_parquet
-from lpa.shards import iter_local_features
+from lpa.shards import feature_shape, iter_local_features
+
+READINGS = ("histogram", "maxcos", "softmax", "presence")
+COLUMNS = {"histogram": "attributes"}  # the column of each reading in class_attributes.parquet (else its name)
+SOFTMAX_TEMPERATURE = 0.1
+PRESENCE_SHARE = 0.05  # of the image's positions: 4 of an 8x8 map, about one 8x8-pixel part of a 32x32 image
 
 log = logging.getLogger("lpa.attributes")
 
@@ -40,6 +59,27 @@ def assign(local: np.ndarray, centroids: np.ndarray, normalize: bool) -> np.ndar
     else:
         nearest = np.argmin((centroids**2).sum(1)[None, :] - 2.0 * flat @ centroids.T, axis=1)
     return nearest.reshape(local.shape[:2])
+
+
+def cosines(local: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Cosine of every local feature to every prototype: (n, P, D), (K, D) -> (n, P, K) float32."""
+    unit = local / np.maximum(np.linalg.norm(local, axis=-1, keepdims=True), 1e-12)
+    protos = centroids / np.maximum(np.linalg.norm(centroids, axis=-1, keepdims=True), 1e-12)
+    return (unit @ protos.T).astype(np.float32)
+
+
+def reading_scores(assignments: np.ndarray, cos: np.ndarray) -> dict[str, np.ndarray]:
+    """Every reading of s(x) (:data:`READINGS`): (n, P) nearest prototypes, (n, P, K) cosines -> (n, K) each."""
+    k = cos.shape[-1]
+    histogram = image_scores(assignments, k)
+    logits = cos / SOFTMAX_TEMPERATURE
+    soft = np.exp(logits - logits.max(-1, keepdims=True))
+    return {
+        "histogram": histogram,
+        "maxcos": np.clip(cos.max(1), 0.0, None),
+        "softmax": (soft / soft.sum(-1, keepdims=True)).mean(1).astype(np.float32),
+        "presence": (histogram >= PRESENCE_SHARE).astype(np.float32),
+    }
 
 
 def image_scores(assignments: np.ndarray, k: int) -> np.ndarray:
@@ -76,15 +116,20 @@ def balance(values: Sequence[float]) -> dict:
     }
 
 
-def read_class_attributes(path: str | Path, num_classes: int) -> np.ndarray:
-    """The (C, K) matrix of class attribute vectors a(y) from the attributes stage."""
+def read_class_attributes(path: str | Path, num_classes: int, reading: str = "histogram") -> np.ndarray:
+    """The (C, K) matrix of class attribute vectors a(y) of one reading (:data:`READINGS`)."""
+    if reading not in READINGS:
+        raise ValueError(f"unknown reading {reading!r}; choose one of {list(READINGS)}")
     table = pq.read_table(path).to_pandas().sort_values("label")
     if list(table["label"]) != list(range(num_classes)):
         raise ValueError(f"{path} must hold one row per class 0..{num_classes - 1}")
-    return np.stack(table["attributes"].to_numpy()).astype(np.float32)
+    column = COLUMNS.get(reading, reading)
+    if column not in table:
+        raise ValueError(f"{path} has no column {column!r} (reading {reading}): rerun the attributes stage")
+    return np.stack(table[column].to_numpy()).astype(np.float32)
 
 
-SIMILARITY_PATTERN = r"cosine|cosine_pow[0-9]+|top[0-9]+|dominant|label|none"
+SIMILARITY_PATTERN = r"cosine|cosine_pow[0-9]+|top[0-9]+|dominant|jaccard|label|none"
 
 
 def class_similarity(attributes: np.ndarray, kind: str) -> np.ndarray:
@@ -93,14 +138,18 @@ def class_similarity(attributes: np.ndarray, kind: str) -> np.ndarray:
     ``cosine``: cos(a(y_i), a(y_j)), in [0, 1] since a(y) is a histogram; ``cosine_pow<p>``:
     the cosine to the power p (sharper: small similarities fade); ``top<k>``: the cosine kept
     for each class's k most similar other classes and itself, zero elsewhere; ``dominant``: 1
-    where the classes share their most frequent pseudo-attribute; ``label``: the identity
+    where the classes share their most frequent pseudo-attribute; ``jaccard``: the Jaccard
+    overlap |A_i & A_j| / |A_i | A_j| of the sets of prototypes each class holds, A_i those
+    above the midpoint of a(y_i)'s smallest and largest entries; ``label``: the identity
     (plain SupCon, the control without attributes); ``none``: all zero (no SupCon positives).
     """
     a = np.asarray(attributes, dtype=np.float64)
     if a.ndim != 2 or (a < 0).any():
         raise ValueError(f"class attributes must be a non-negative (C, K) matrix, got shape {a.shape}")
     if not re.fullmatch(SIMILARITY_PATTERN, kind):
-        raise ValueError(f"unknown similarity {kind!r}; choose cosine, cosine_pow<p>, top<k>, dominant, label or none")
+        raise ValueError(
+            f"unknown similarity {kind!r}; choose cosine, cosine_pow<p>, top<k>, dominant, jaccard, label or none"
+        )
     c = len(a)
     if kind == "label":
         return np.eye(c, dtype=np.float32)
@@ -109,6 +158,10 @@ def class_similarity(attributes: np.ndarray, kind: str) -> np.ndarray:
     if kind == "dominant":
         top = a.argmax(1)
         return (top[:, None] == top[None, :]).astype(np.float32)
+    if kind == "jaccard":
+        held = (a > (a.min(1, keepdims=True) + a.max(1, keepdims=True)) / 2).astype(np.float64)
+        union = held.sum(1)[:, None] + held.sum(1)[None, :] - held @ held.T
+        return np.where(union > 0, held @ held.T / np.maximum(union, 1), 0.0).astype(np.float32)
     unit = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
     cos = np.clip(unit @ unit.T, 0.0, 1.0)
     if kind.startswith("cosine_pow"):
@@ -172,37 +225,84 @@ def _list_array(matrix: np.ndarray) -> pa.FixedSizeListArray:
     return pa.FixedSizeListArray.from_arrays(pa.array(matrix.ravel(), type=pa.float32()), matrix.shape[1])
 
 
+class GroundTruth:
+    """What :func:`compute` keeps of every image when the source knows its parts (for :mod:`lpa.recovery`)."""
+
+    def __init__(self) -> None:
+        self.ids: list[np.ndarray] = []
+        self.scores: dict[str, list[np.ndarray]] = {r: [] for r in READINGS}
+        self.cosines: list[np.ndarray] = []
+
+    def add(self, ids: np.ndarray, scores: dict[str, np.ndarray], cos: np.ndarray) -> None:
+        self.ids.append(ids)
+        for reading, values in scores.items():
+            self.scores[reading].append(values)
+        self.cosines.append(cos.astype(np.float16))
+
+    def metrics(self, source, vectors: dict[str, np.ndarray], height: int, width: int, similarities) -> dict:
+        """The recovery metrics against ``source``'s planted parts (:class:`lpa.parts.PartsSource`)."""
+        from lpa.parts import PARTS, positions_of, sharing
+
+        ids = np.concatenate(self.ids)
+        masks = source.part_masks(ids)
+        holds = source.holds(ids)
+        positions = np.stack([positions_of(m, height, width) for m in masks]).reshape(-1)
+        cos = np.concatenate(self.cosines).reshape(len(positions), -1).astype(np.float32)
+        at_positions = positions[:, None] == np.arange(len(PARTS))[None, :]
+        shares = sharing(source.parts)
+        return {
+            "chance": 0.5,
+            "parts": list(PARTS),
+            "part_images": {r: recovery.part_recovery(np.concatenate(v), holds) for r, v in self.scores.items()},
+            "part_positions": recovery.part_recovery(cos, at_positions),
+            "class_sharing": {
+                r: {kind: recovery.sharing_recovery(class_similarity(a, kind), shares) for kind in similarities}
+                for r, a in vectors.items()
+            },
+            "classes_sharing_a_part": float(shares[np.triu_indices(len(shares), k=1)].mean()),
+        }
+
+
 def compute(
     feature_paths: Sequence[str],
     centroids: np.ndarray,
     normalize: bool,
     num_classes: int,
     out_scores: str,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stream the shards, writing s(x) to ``out_scores``.
+    truth: GroundTruth | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Stream the shards, writing every reading of s(x) to ``out_scores`` (``scores``: the histogram).
 
-    Returns the class vectors a(y) (C, K), training images per class (C,) and how many local
-    features each pseudo-attribute holds (K,).
+    Returns the class vectors a(y) (C, K) of each reading, training images per class (C,) and
+    how many local features each pseudo-attribute holds (K,); fills ``truth`` if given.
     """
     k = len(centroids)
-    sums = np.zeros((num_classes, k), np.float64)
+    sums = {r: np.zeros((num_classes, k), np.float64) for r in READINGS}
     counts = np.zeros(num_classes, np.int64)
     frequency = np.zeros(k, np.int64)
-    schema = pa.schema([("image_id", pa.int64()), ("label", pa.int64()), ("scores", pa.list_(pa.float32(), k))])
+    columns = [("scores" if r == "histogram" else r, pa.list_(pa.float32(), k)) for r in READINGS]
+    schema = pa.schema([("image_id", pa.int64()), ("label", pa.int64()), *columns])
     with atomic_path(out_scores) as tmp, pq.ParquetWriter(tmp, schema) as writer:
         for ids, labels, local in tqdm(iter_local_features(feature_paths), desc="attributes", mininterval=10):
             bad = labels[(labels < 0) | (labels >= num_classes)]
             if len(bad):
                 raise ValueError(f"feature label {bad[0]} outside 0..{num_classes - 1} (class_counts.csv)")
             nearest = assign(local, centroids, normalize)
-            scores = image_scores(nearest, k)
+            cos = cosines(local, centroids)
+            scores = reading_scores(nearest, cos)
             frequency += np.bincount(nearest.ravel(), minlength=k)
-            np.add.at(sums, labels, scores)
+            for reading, values in scores.items():
+                np.add.at(sums[reading], labels, values)
             counts += np.bincount(labels, minlength=num_classes)
-            writer.write_table(
-                pa.Table.from_arrays([pa.array(ids), pa.array(labels), _list_array(scores)], schema=schema)
-            )
-    return class_vectors(sums, counts), counts, frequency
+            if truth is not None:
+                truth.add(ids, scores, cos)
+            arrays = [pa.array(ids), pa.array(labels), *(_list_array(scores[r]) for r in READINGS)]
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+    return {r: class_vectors(v, counts) for r, v in sums.items()}, counts, frequency
+
+
+# the similarities whose class-sharing recovery recovery.json reports
+RECOVERED = ("cosine", "cosine_pow4", "top3", "dominant", "jaccard")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -211,27 +311,41 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--centroids", required=True, help="centroids.npy from the kmeans stage")
     parser.add_argument("--kmeans-stats", required=True, help="stats.json from the kmeans stage")
     parser.add_argument("--counts", required=True, help="class_counts.csv from the data stage")
-    parser.add_argument("--out-scores", required=True)
+    parser.add_argument("--out-scores", required=True, help="image_scores.parquet: s(x) of every reading")
     parser.add_argument("--out-classes", required=True)
     parser.add_argument("--out-balance", required=True)
     parser.add_argument("--batch-size", type=int, default=128, help="fine-tuning batch (the weight diagnostic)")
+    parser.add_argument("--split", help="split.parquet of the data stage: its source's ground truth, if any")
+    parser.add_argument("--out-recovery", help="recovery.json: the recovery metrics (where the source has parts)")
     args = parser.parse_args(argv)
     setup_logging()
     centroids = np.load(args.centroids).astype(np.float32)
     normalize = bool(read_json(args.kmeans_stats)["config"]["normalize"])
     class_counts = pd.read_csv(args.counts).sort_values("label")
     num_classes = len(class_counts)
-    vectors, images, frequency = compute(args.features, centroids, normalize, num_classes, args.out_scores)
+    from lpa.parts import source_of_split  # numpy and PIL only, like this stage
+
+    source = source_of_split(args.split) if args.split else None
+    truth = GroundTruth() if source is not None and args.out_recovery else None
+    vectors, images, frequency = compute(args.features, centroids, normalize, num_classes, args.out_scores, truth)
     empty = np.flatnonzero(images == 0).tolist()
     if empty:
         log.warning("classes %s have no training images: their a(y) is all zeros", empty)
-    schema = pa.schema(
-        [("label", pa.int64()), ("images", pa.int64()), ("attributes", pa.list_(pa.float32(), len(centroids)))]
-    )
-    write_parquet(
-        args.out_classes,
-        pa.Table.from_arrays([pa.array(np.arange(num_classes)), pa.array(images), _list_array(vectors)], schema=schema),
-    )
+    columns = [(COLUMNS.get(r, r), pa.list_(pa.float32(), len(centroids))) for r in READINGS]
+    schema = pa.schema([("label", pa.int64()), ("images", pa.int64()), *columns])
+    arrays = [pa.array(np.arange(num_classes)), pa.array(images), *(_list_array(vectors[r]) for r in READINGS)]
+    write_parquet(args.out_classes, pa.Table.from_arrays(arrays, schema=schema))
+    if args.out_recovery:
+        if truth is None:
+            metrics = {"ground_truth": False, "reason": "the source does not know which part lies where"}
+        else:
+            height, width, _ = feature_shape(pq.read_schema(args.features[0]), args.features[0])
+            metrics = {"ground_truth": True, **truth.metrics(source, vectors, height, width, RECOVERED)}
+            log.info("part recovery (images): %s; positions %.3f", {r: round(m["mean"], 3) for r, m in
+                     metrics["part_images"].items()}, metrics["part_positions"]["mean"])  # fmt: skip
+            log.info("class-sharing recovery: %s", metrics["class_sharing"])
+        write_json(args.out_recovery, metrics)
+    vectors = vectors["histogram"]
     summary = {
         "pseudo_attributes": {**balance(frequency), "frequencies": frequency.tolist()},
         "classes": {**balance(class_counts["train_count"]), "frequencies": class_counts["train_count"].tolist()},

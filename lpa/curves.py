@@ -35,8 +35,13 @@ def plot_curves(metrics: pd.DataFrame, title: str, path: str | Path) -> None:
             losses.plot(metrics["epoch"], metrics[term], label=term, linewidth=1.2 if term == "loss" else 1)
     losses.set_title("loss terms (mean per epoch)")
     losses.legend()
-    top1.plot(metrics["epoch"], metrics["train_top1"], color="tab:green")
+    top1.plot(metrics["epoch"], metrics["train_top1"], color="tab:green", label="raw argmax (as PaCo logs it)")
+    if "train_balanced_top1" in metrics:  # older runs lack it
+        top1.plot(metrics["epoch"], metrics["train_balanced_top1"], color="tab:blue", label="balanced (mean per class)")
     top1.set_title("train top-1 % (query view)")
+    top1.legend(fontsize="small")
+    if "stalled" in metrics and bool(metrics["stalled"].iloc[-1]):
+        title += "  -  STALLED: near chance while the loss falls (lpa.health)"
     lr.plot(metrics["epoch"], metrics["lr"], color="tab:purple")
     lr.set_title("learning rate")
     for ax in (losses, top1, lr):

@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 
 from lpa.cli import add_dataclass_arguments, dataclass_from_args
 from lpa.io import run_main, setup_logging, write_json, write_parquet, write_text
+from lpa.parts import PartsSource
 
 log = logging.getLogger("lpa.data")
 
@@ -34,15 +35,17 @@ GROUPS = ("many", "medium", "few")
 
 @dataclass(frozen=True)
 class DataConfig:
-    source: str = "digits"  # digits | cifar100 | listfile
+    source: str = "digits"  # digits | cifar100 | listfile | parts
     root: str = ""  # folder of the source's files (cifar100, listfile)
     download: bool = False  # cifar100: download into root when the files are missing (needs the internet)
     train_list: str = ""  # listfile: "relative/path label" lines, relative to root (or absolute)
     val_list: str = ""
     test_list: str = ""
-    n_max: int = 140  # digits, cifar100: training images of the largest class
-    imbalance_factor: float = 14.0  # digits, cifar100: n_max / n_min
-    test_per_class: int = 30  # digits: balanced held-out test images per class
+    n_max: int = 140  # digits, cifar100, parts: training images of the largest class
+    imbalance_factor: float = 14.0  # digits, cifar100, parts: n_max / n_min
+    test_per_class: int = 30  # digits, parts: balanced held-out test images per class
+    val_per_class: int = 10  # parts: balanced validation images per class
+    num_classes: int = 40  # parts: classes generated
     split_seed: int = 0
     many: int = 100  # "many" classes have more than this many training images
     few: int = 20  # "few" classes have fewer than this many
@@ -53,6 +56,10 @@ class DataConfig:
         if self.source == "listfile":
             meta["lists"] = {k: v for k, v in (("train", self.train_list), ("val", self.val_list),
                                                ("test", self.test_list)) if v}  # fmt: skip
+        if self.source == "parts":  # everything the generator needs, with its seed
+            counts = long_tailed_counts(self.n_max, self.imbalance_factor, self.num_classes)
+            meta.update(train_counts=counts, val_per_class=self.val_per_class, test_per_class=self.test_per_class,
+                        seed=self.split_seed)  # fmt: skip
         return meta
 
 
@@ -232,7 +239,9 @@ def open_source(meta: dict):
         return Cifar100Source(meta["root"], meta.get("download", False))
     if name == "listfile":
         return ListFileSource(meta["root"], meta["lists"])
-    raise ValueError(f"unknown data source {name!r}; choose digits, cifar100 or listfile")
+    if name == "parts":
+        return PartsSource.from_meta(meta)
+    raise ValueError(f"unknown data source {name!r}; choose digits, cifar100, listfile or parts")
 
 
 class ImageDataset(Dataset):

@@ -65,6 +65,12 @@ def summarize(per_class: pd.DataFrame) -> dict:
     return summary
 
 
+def training_health(history: list[dict] | None) -> dict:
+    """The last epoch's balanced training top-1 and stall flag (:mod:`lpa.health`); None for an imported model."""
+    last = history[-1] if history else {}
+    return {"train_balanced_top1": last.get("train_balanced_top1"), "stalled": last.get("stalled")}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--checkpoint", required=True)
@@ -98,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "epochs": ckpt["epoch"],
         "objective": ckpt["config"]["objective"],
         "seed": ckpt["config"]["seed"],  # pairs this run with other methods' runs of the same seed
+        **training_health(ckpt.get("history")),
     }
     write_text(args.out_per_class, table.to_csv(index=False))
     write_json(args.out_summary, summary)

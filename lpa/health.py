@@ -11,6 +11,7 @@ stays near chance while the loss falls.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,8 +20,15 @@ import numpy as np
 NEAR_CHANCE = 0.1
 # the loss has fallen: below this fraction of its first epoch's value
 LOSS_FELL = 0.9
-# epochs before the warning may be raised (a warm-up keeps any model near chance at first)
+# the warning is raised from this share of the run's epochs on, and never before MIN_EPOCHS
+# (a warm-up and the first epochs keep any model near chance)
+AFTER = 0.2
 MIN_EPOCHS = 5
+
+
+def first_checked_epoch(epochs: int) -> int:
+    """The first epoch (1-based) at which a run of ``epochs`` epochs may be flagged."""
+    return min(epochs, max(MIN_EPOCHS, math.ceil(AFTER * epochs)))
 
 
 def balanced_top1(correct: Sequence[float], seen: Sequence[float]) -> float:
@@ -41,10 +49,10 @@ def near_chance(num_classes: int) -> float:
 def stall_reason(history: Sequence[dict], num_classes: int, min_epochs: int = MIN_EPOCHS) -> str | None:
     """Why the run looks stalled after the last epoch of ``history``, or None when it learns.
 
-    Stalled: at least ``min_epochs`` epochs done, the loss below ``LOSS_FELL`` of the first
-    epoch's, and the balanced training top-1 still under :func:`near_chance`. A loss that
-    falls while the classifier learns nothing means the loss is being lowered by something
-    else (for a contrastive loss, e.g. the embedding alone), not that the model classifies.
+    Stalled: at least ``min_epochs`` epochs done (:func:`first_checked_epoch` in training), the
+    loss below ``LOSS_FELL`` of the first epoch's, and the balanced training top-1 still under
+    :func:`near_chance`. A loss that falls while the classifier learns nothing is being lowered
+    by something else (for a contrastive loss, e.g. the embedding alone), not by classifying.
     """
     if len(history) < min_epochs:
         return None

@@ -37,12 +37,15 @@ def _pairs(items: Sequence[str], flag: str) -> list[tuple[str, str]]:
 
 
 def accuracy_table(summaries: Sequence[tuple[str, dict]]) -> pd.DataFrame:
-    """One row per method: ``method``, many, medium, few, all (mean top-1 %), ``seeds``, and ``<col>_std``."""
-    frame = pd.DataFrame([{"method": name, **{c: s[c] for c in COLUMNS}} for name, s in summaries])
+    """One row per method: ``method``, many, medium, few, all (mean top-1 %), ``seeds``, ``stalled_seeds``
+    (how many of its runs :mod:`lpa.health` flagged as not learning) and ``<col>_std``."""
+    frame = pd.DataFrame([{"method": name, **{c: s[c] for c in COLUMNS}, "stalled": bool(s.get("stalled"))}
+                          for name, s in summaries])  # fmt: skip
     frame[list(COLUMNS)] = frame[list(COLUMNS)].astype(float)
     grouped = frame.groupby("method", sort=False)
     table = grouped[list(COLUMNS)].mean()
     table["seeds"] = grouped.size()
+    table["stalled_seeds"] = grouped["stalled"].sum()  # runs flagged by lpa.health: near chance in training
     std = grouped[list(COLUMNS)].std(ddof=1).add_suffix("_std")
     return pd.concat([table, std], axis=1).reset_index()
 
@@ -131,9 +134,17 @@ def to_markdown(table: pd.DataFrame) -> str:
             return "n/a"
         return f"{mean:.1f} ± {std:.1f}" if row["seeds"] > 1 else f"{mean:.1f}"
 
+    def method(row: pd.Series) -> str:
+        stalled = row.get("stalled_seeds", 0)
+        return f"{row['method']} (STALLED: {stalled} of {row['seeds']} runs)" if stalled else row["method"]
+
     lines = ["| method | " + " | ".join(COLUMNS) + " | seeds |", "|---" * (len(COLUMNS) + 2) + "|"]
     for _, row in table.iterrows():
-        lines.append(f"| {row['method']} | " + " | ".join(cell(row, c) for c in COLUMNS) + f" | {row['seeds']} |")
+        lines.append(f"| {method(row)} | " + " | ".join(cell(row, c) for c in COLUMNS) + f" | {row['seeds']} |")
+    if table.get("stalled_seeds", pd.Series(dtype=int)).any():
+        lines += ["", "STALLED: the run's balanced training top-1 stayed near chance while its loss fell "
+                  "(lpa.health; `stalled` in its metrics.jsonl): its numbers do not measure the method. "
+                  "See the README, 'A baseline that is seen to learn'."]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

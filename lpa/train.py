@@ -334,7 +334,7 @@ def train(
             "seconds": seconds,
             "images_per_second": seen / seconds,
         }
-        reason = health.stall_reason([*history, record], num_classes)
+        reason = health.stall_reason([*history, record], num_classes, health.first_checked_epoch(cfg.epochs))
         record["stalled"] = reason is not None
         history.append(record)
         if ctx.is_main:

@@ -62,8 +62,10 @@ def test_workflow_produces_the_tables(finished_run):
         "PaCo",
         "LPA_K4_cosine_alpha0.5_e1_lr0.01",
         "LPA_K4_label_alpha0.5_e1_lr0.01",
+        "LPA_K4_presence-cosine_alpha0.5_e1_lr0.01",
         "LPA_K6_cosine_alpha0.5_e1_lr0.01",
         "LPA_K6_label_alpha0.5_e1_lr0.01",
+        "LPA_K6_presence-cosine_alpha0.5_e1_lr0.01",
     ]
     paired = pd.read_csv(tables / "lpa_ablation_paired.csv")
     assert "LPA_K4_cosine_alpha0.5_e1_lr0.01 - LPA_K4_label_alpha0.5_e1_lr0.01" in set(paired["comparison"])
@@ -88,6 +90,32 @@ def test_workflow_produces_the_tables(finished_run):
         assert (finished_run / "results" / "digits_lt" / "benchmarks" / "seed0" / f"{rule}.tsv").exists(), rule
 
 
+def test_the_parts_dataset_measures_recovery_and_validates(finished_run):
+    results = finished_run / "results" / "parts_lt"
+    recovery = pd.read_csv(results / "tables" / "recovery.csv")
+    assert set(recovery["metric"]) == {"part (images)", "part (positions)", "class sharing"}
+    assert set(recovery.loc[recovery["metric"] == "part (images)", "reading"]) == {
+        "histogram", "maxcos", "softmax", "presence"}  # fmt: skip
+    assert recovery["mean"].between(0, 1).all() and (recovery["runs"] == 2).all()  # seed 0, K 4 and 6
+    raw = json.loads((results / "seed0" / "attributes" / "K4" / "recovery.json").read_text())
+    assert raw["ground_truth"] and len(raw["part_images"]["histogram"]["per_part"]) == 16
+    digits = json.loads((finished_run / "results" / "digits_lt" / "seed0" / "attributes" / "K4" / "recovery.json")
+                        .read_text())  # fmt: skip
+    assert digits == {"ground_truth": False, "reason": "the source does not know which part lies where"}
+    val = pd.read_csv(results / "tables" / "lpa_ablation_val.csv")
+    assert "LPA_K4_presence-cosine_alpha0.5_e1_lr0.01" in set(val["method"])
+    val_summary = json.loads((results / "seed0" / "evaluate_val" / "paco" / "summary.json").read_text())
+    test_summary = json.loads((results / "seed0" / "evaluate" / "paco" / "summary.json").read_text())
+    assert val_summary["split"] == "val" and test_summary["split"] == "test"
+    assert val_summary["all_classes"] == 6 and "stalled" in test_summary
+    metrics = results / "seed0" / "baseline" / "paco" / "metrics.jsonl"
+    epochs = [json.loads(x) for x in metrics.read_text().splitlines()]
+    assert all("train_balanced_top1" in e and "stalled" in e for e in epochs)
+    finetuned = json.loads((results / "seed0" / "finetune" / "K4_presence-cosine_alpha0.5_e1_lr0.01" / "config.json")
+                           .read_text())  # fmt: skip
+    assert finetuned["reading"] == "presence" and finetuned["similarity"] == "cosine"
+
+
 def test_second_run_has_nothing_to_do(finished_run):
     assert "Nothing to be done" in snakemake(finished_run, "--dry-run")
 
@@ -98,7 +126,8 @@ def test_changing_k_replans_only_kmeans_and_what_depends_on_it(finished_run, tmp
     (tmp_path / "k.yaml").write_text(yaml.safe_dump(config))
     rules = planned_rules(snakemake(finished_run, "--dry-run", "--configfile", str(tmp_path / "k.yaml")))
     assert {"kmeans", "attributes", "finetune", "evaluate"} <= rules
-    assert rules <= {"kmeans", "attributes", "finetune", "evaluate", "ablation", "curves", "all"}
+    assert rules <= {"kmeans", "attributes", "finetune", "evaluate", "evaluate_val", "ablation", "ablation_val",
+                     "recovery", "curves", "all"}  # fmt: skip
 
 
 def test_speed_settings_never_redo_a_result(finished_run, tmp_path):
@@ -123,6 +152,8 @@ def test_report_holds_the_tables_and_figures(finished_run, tmp_path):
         "lpa_ablation_paired.csv",
         "retrieval.png",
         "Training curves",
+        "recovery.csv",
+        "lpa_ablation_val.csv",
     ):
         assert name in html, name
 
@@ -166,7 +197,7 @@ def test_slurm_profile_runs_the_workflow_like_a_local_run(finished_run, tmp_path
     )
     submitted = [line for line in out.splitlines() if "has been submitted with SLURM jobid" in line]
     jobs = planned_jobs(snakemake(tmp_path, "--dry-run", "--forceall"))
-    local = {"all", "tables", "ablation", "paper_table", "curves"}  # the workflow's localrules
+    local = {"all", "tables", "ablation", "ablation_val", "recovery", "paper_table", "curves"}  # localrules
     assert len(submitted) == sum(n for rule, n in jobs.items() if rule not in local), out[-3000:]
     for rel in ("tables/accuracy.csv", "tables/lpa_ablation.csv", "seed0/evaluate/paco/per_class.csv"):
         ours = (tmp_path / "results" / "digits_lt" / rel).read_text()

@@ -1,14 +1,17 @@
 rule attributes:
-    """Per-image pseudo-attribute scores s(x), class vectors a(y) and the balance summary."""
+    """Per-image pseudo-attribute scores s(x) and class vectors a(y) of every reading, the balance
+    summary, and the recovery metrics where the source knows its parts."""
     input:
         features=feature_shards,
         centroids=run_path("kmeans/K{K}/centroids.npy"),
         stats=run_path("kmeans/K{K}/stats.json"),
         counts="results/{dataset}/data/class_counts.csv",
+        split="results/{dataset}/data/split.parquet",
     output:
         scores=run_path("attributes/K{K}/image_scores.parquet"),
         classes=run_path("attributes/K{K}/class_attributes.parquet"),
         balance=run_path("attributes/K{K}/balance.json"),
+        recovery=run_path("attributes/K{K}/recovery.json"),
     log:
         logged("logs", "attributes/K{K}.log"),
     benchmark:
@@ -21,4 +24,5 @@ rule attributes:
         "python -m lpa.attributes --features {input.features} --centroids {input.centroids}"
         " --kmeans-stats {input.stats} --counts {input.counts} --out-scores {output.scores}"
         " --out-classes {output.classes} --out-balance {output.balance}"
+        " --split {input.split} --out-recovery {output.recovery}"
         " --batch-size {params.batch_size} > {log} 2>&1"

@@ -65,14 +65,20 @@ KS = config["kmeans"]["K"]
 # is the "LPA" row. alpha = 0 has no SupCon term, so it is one run per (K, epochs, lr), with
 # similarity "none": PaCo fine-tuned on the same schedule. similarity "label" is plain SupCon
 # (the term without attributes). Numbers appear in paths as Python prints them (0.5, 1e-05).
-def lpa_run(k, sim, a, e, lr):
-    return f"K{k}_{sim if a else 'none'}_alpha{a}_e{e}_lr{lr}"
+# Another reading of s(x) than the histogram prefixes the similarity: presence-jaccard.
+def lpa_run(k, reading, sim, a, e, lr):
+    if not a:
+        sim = "none"
+    elif sim != "label" and reading != "histogram":
+        sim = f"{reading}-{sim}"
+    return f"K{k}_{sim}_alpha{a}_e{e}_lr{lr}"
 
 
 LPA_RUNS = list(
     dict.fromkeys(
-        lpa_run(k, sim, a, e, lr)
+        lpa_run(k, reading, sim, a, e, lr)
         for k in KS
+        for reading in config["finetune"]["reading"]
         for sim in config["finetune"]["similarity"]
         for a in config["finetune"]["alpha"]
         for e in config["finetune"]["epochs"]
@@ -80,13 +86,20 @@ LPA_RUNS = list(
     )
 )
 LPA_PRIMARY = f"lpa_{LPA_RUNS[0]}"
-SIMILARITY = r"cosine|cosine_pow[0-9]+|top[0-9]+|dominant|label|none"  # lpa.attributes.SIMILARITY_PATTERN
+# lpa.attributes.SIMILARITY_PATTERN, with the reading's prefix
+SIMILARITY = r"((maxcos|softmax|presence)-)?(cosine|cosine_pow[0-9]+|top[0-9]+|dominant|jaccard)|label|none"
+
+
+def reading_and_similarity(tag):
+    """The reading of s(x) and the similarity of a run's similarity wildcard (presence-jaccard)."""
+    reading, _, sim = tag.rpartition("-")
+    return reading or "histogram", sim
 
 
 def lpa_controls(run):
     """The controls of an attribute run on the same schedule: alpha 0, and plain SupCon (label)."""
     k, sim, alpha, rest = re.fullmatch(
-        r"K(\d+)_([a-z_0-9]+?)_alpha([^_]+)_(e.*)", run
+        r"K(\d+)_([a-z_0-9-]+?)_alpha([^_]+)_(e.*)", run
     ).groups()
     if sim in ("label", "none"):
         return []
@@ -154,9 +167,13 @@ DATA_KEYS = (
 )
 
 
+PARTS_KEYS = ("val_per_class", "num_classes")  # only the parts source reads them
+
+
 def data_flags(wildcards):
     ds = dataset_cfg(wildcards)
-    return cli_flags({**{k: ds[k] for k in DATA_KEYS}, **config["groups"]})
+    keys = DATA_KEYS + (PARTS_KEYS if ds["source"] == "parts" else ())
+    return cli_flags({**{k: ds[k] for k in keys}, **config["groups"]})
 
 
 def verify_report(wildcards):
@@ -249,12 +266,14 @@ def train_flags(wildcards, objective, stage):
         "augment_on": config["execution"]["augment_on"],
     }
     if objective == "lpa":
+        reading, similarity = reading_and_similarity(wildcards.similarity)
         settings.update(
             epochs=int(wildcards.ft_epochs),
             lr=float(wildcards.ft_lr),
             lpa_alpha=float(wildcards.alpha),
             supcon_temperature=optim["supcon_temperature"],
-            similarity=wildcards.similarity,
+            similarity=similarity,
+            reading=reading,
         )
     return cli_flags(settings)
 
@@ -314,10 +333,10 @@ def trained_models(dataset):
     return ["ce"] + ([] if imported else ["paco"]) + [f"lpa_{run}" for run in LPA_RUNS]
 
 
-def evaluations(wildcards, model, name):
-    """The evaluation file `name` of one model, for every seed."""
+def evaluations(wildcards, model, name, stage="evaluate"):
+    """The evaluation file `name` of one model, for every seed (stage evaluate_val: on the val split)."""
     return [
-        f"results/{wildcards.dataset}/seed{s}/evaluate/{model}/{name}" for s in SEEDS
+        f"results/{wildcards.dataset}/seed{s}/{stage}/{model}/{name}" for s in SEEDS
     ]
 
 
@@ -356,11 +375,11 @@ def class_attribute_files(wildcards):
     }
 
 
-def ablation_inputs(wildcards):
+def ablation_inputs(wildcards, stage="evaluate"):
     summaries = [
         p
         for m in ABLATION_MODELS.values()
-        for p in evaluations(wildcards, m, "summary.json")
+        for p in evaluations(wildcards, m, "summary.json", stage)
     ]
     attributes = [
         p for paths in class_attribute_files(wildcards).values() for p in paths
@@ -370,12 +389,12 @@ def ablation_inputs(wildcards):
     )
 
 
-def ablation_flags(wildcards):
+def ablation_flags(wildcards, stage="evaluate"):
     """Every run against PaCo, and each attribute run against its controls (paired over seeds)."""
     summaries = [
         f"--summary {label}={p}"
         for label, m in ABLATION_MODELS.items()
-        for p in evaluations(wildcards, m, "summary.json")
+        for p in evaluations(wildcards, m, "summary.json", stage)
     ]
     pairs = [f"--pair LPA_{run}=PaCo" for run in LPA_RUNS]
     pairs += [
@@ -392,6 +411,34 @@ def ablation_flags(wildcards):
         "--similarity " + " ".join(config["finetune"]["similarity"]),
     ]
     return " ".join(summaries + pairs + weights)
+
+
+def recovery_inputs(wildcards):
+    """Every seed's and K's recovery.json of a dataset."""
+    return [
+        f"results/{wildcards.dataset}/seed{s}/attributes/K{k}/recovery.json"
+        for s in SEEDS
+        for k in KS
+    ]
+
+
+def recovery_flags(wildcards):
+    return " ".join(
+        f"--recovery seed{s}_K{k}={p}"
+        for (s, k), p in zip(
+            ((s, k) for s in SEEDS for k in KS), recovery_inputs(wildcards)
+        )
+    )
+
+
+def validated(dataset):
+    """Whether a dataset's models are also evaluated on its val split (datasets.<name>.validate)."""
+    return config["datasets"][dataset]["validate"]
+
+
+def has_ground_truth(dataset):
+    """Sources that know which part lies where: their attributes stage measures recovery."""
+    return config["datasets"][dataset]["source"] == "parts"
 
 
 def paper_column(dataset):
@@ -451,6 +498,12 @@ def all_targets():
         for d in DATASETS
         for s in SEEDS
         for m in trained_models(d)
+    ]
+    targets += [
+        f"results/{d}/tables/lpa_ablation_val.csv" for d in DATASETS if validated(d)
+    ]
+    targets += [
+        f"results/{d}/tables/recovery.csv" for d in DATASETS if has_ground_truth(d)
     ]
     if config["paper_table"] != "none":
         targets.append(f"results/paper/{config['paper_table']}.md")

@@ -2,6 +2,8 @@
 localrules:
     tables,
     ablation,
+    ablation_val,
+    recovery,
     paper_table,
     curves,
 
@@ -71,6 +73,50 @@ rule ablation:
     shell:
         "python -m lpa.tables {params.flags} --out-csv {output.csv} --out-md {output.md}"
         " --out-paired-csv {output.paired} > {log} 2>&1"
+
+
+use rule ablation as ablation_val with:
+    input:
+        lambda wc: ablation_inputs(wc, "evaluate_val"),
+    output:
+        csv=report(
+            "results/{dataset}/tables/lpa_ablation_val.csv",
+            caption="../report/ablation_val.rst",
+            category="LPA ablation",
+            subcategory="{dataset}",
+        ),
+        md="results/{dataset}/tables/lpa_ablation_val.md",
+        paired="results/{dataset}/tables/lpa_ablation_val_paired.csv",
+    log:
+        "results/{dataset}/logs/ablation_val.log",
+    benchmark:
+        "results/{dataset}/benchmarks/ablation_val.tsv"
+    params:
+        flags=lambda wc: ablation_flags(wc, "evaluate_val"),
+
+
+rule recovery:
+    """How well the pseudo-attributes recover the planted parts, per seed and K (sources with ground truth)."""
+    input:
+        recovery_inputs,
+    output:
+        csv=report(
+            "results/{dataset}/tables/recovery.csv",
+            caption="../report/recovery.rst",
+            category="Pseudo-attributes",
+            subcategory="{dataset}",
+        ),
+        md="results/{dataset}/tables/recovery.md",
+    log:
+        "results/{dataset}/logs/recovery.log",
+    benchmark:
+        "results/{dataset}/benchmarks/recovery.tsv"
+    conda:
+        "../envs/torch.yaml"
+    params:
+        flags=recovery_flags,
+    shell:
+        "python -m lpa.recovery {params.flags} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
 
 
 rule figures:
