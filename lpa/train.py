@@ -16,11 +16,12 @@ import math
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
@@ -205,20 +206,29 @@ def record_slice(out_dir: Path, attempt: int, start_epoch: int) -> None:
     write_text(path, "".join(json.dumps(s) + "\n" for s in slices))
 
 
-def train(
-    cfg: TrainConfig,
-    split_path: str | Path,
-    counts_path: str | Path,
-    out_dir: str | Path,
-    attributes_path: str | Path | None = None,
-    init_from: str | Path | None = None,
-    attempt: int = 1,
-) -> dict:
-    """Train to ``cfg.epochs`` (resuming ``out_dir/last.pt`` if it holds this config); returns the last metrics.
+@dataclass
+class Run:
+    """What one training run holds from its set-up to its end: inputs, model, optimiser, outputs."""
 
-    Under torchrun (WORLD_SIZE > 1) each process trains on its share of every global batch of
-    ``cfg.batch_size`` with DistributedDataParallel; process 0 writes the files.
-    """
+    cfg: TrainConfig
+    out_dir: Path
+    ctx: distributed.Context
+    device: torch.device
+    source: object  # an image source of lpa.data.open_source
+    train_rows: pd.DataFrame
+    num_classes: int
+    model: LongTailNet
+    objective: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    resolved: dict  # the config written with the outputs, and compared with a last.pt's
+
+    @property
+    def last(self) -> Path:
+        return self.out_dir / "last.pt"
+
+
+def set_up(cfg: TrainConfig, split_path, counts_path, out_dir, attributes_path, init_from) -> Run:
+    """The split and class counts read, the processes joined, the model, objective and optimiser built."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     split, meta = read_split(split_path)
@@ -243,130 +253,161 @@ def train(
         weight_decay=cfg.weight_decay,
     )
     resolved = {**asdict(cfg), "init_from": str(init_from) if init_from else None}
+    return Run(cfg, out_dir, ctx, device, source, train_rows, num_classes, model, objective, optimizer, resolved)
 
-    start_epoch, history = 0, []
-    last = out_dir / "last.pt"
-    if last.exists():
+
+def resume(run: Run, init_from: str | Path | None) -> tuple[int, list[dict]]:
+    """The epoch to start at and the history so far: from ``last.pt`` when it holds this run, else
+    from scratch, the model initialised from ``init_from`` when given."""
+    if run.last.exists():
         try:
-            ckpt = read_checkpoint(last, device)
+            ckpt = read_checkpoint(run.last, run.device)
         except ValueError:  # another format version: start afresh, as for another config
             ckpt = {}
-        if same_run(ckpt.get("config"), resolved):
-            model.load_state_dict(ckpt["model"], strict=True)
-            optimizer.load_state_dict(ckpt["optimizer"])
-            start_epoch, history = ckpt["epoch"], ckpt["history"]
-            log.info("resumed %s at epoch %d", last, start_epoch)
-        else:
-            log.warning("ignoring %s: it was written with another config", last)
+        if same_run(ckpt.get("config"), run.resolved):
+            run.model.load_state_dict(ckpt["model"], strict=True)
+            run.optimizer.load_state_dict(ckpt["optimizer"])
+            log.info("resumed %s at epoch %d", run.last, ckpt["epoch"])
+            return ckpt["epoch"], ckpt["history"]
+        log.warning("ignoring %s: it was written with another config", run.last)
     elif init_from:
-        init_model, _ = load_checkpoint(init_from, device)
+        init_model, _ = load_checkpoint(init_from, run.device)
         try:
-            model.load_state_dict(init_model.state_dict(), strict=True)
+            run.model.load_state_dict(init_model.state_dict(), strict=True)
         except RuntimeError as err:
             raise ValueError(f"cannot initialise from {init_from}: architectures differ: {err}") from None
         log.info("initialised from %s", init_from)
+    return 0, []
 
-    if ctx.is_main:
-        record_slice(out_dir, attempt, start_epoch)
+
+def set_up_input(run: Run) -> tuple[distributed.GlobalBatchSampler, object, torch.nn.Module]:
+    """The global batches, their loader and the network that trains on them (on CUDA in
+    channels_last; across processes SyncBatchNorm and DistributedDataParallel)."""
+    cfg, ctx, device, rows = run.cfg, run.ctx, run.device, run.train_rows
     # never a batch of one through BatchNorm: drop the last partial batch when there are full ones
-    sampler = distributed.GlobalBatchSampler(
-        len(train_rows), cfg.batch_size, cfg.seed, ctx, len(train_rows) >= cfg.batch_size
-    )
-    steps = len(sampler)
-    loader = build_loader(cfg, source, train_rows, sampler, device, ctx.rank)
+    sampler = distributed.GlobalBatchSampler(len(rows), cfg.batch_size, cfg.seed, ctx, len(rows) >= cfg.batch_size)
+    loader = build_loader(cfg, run.source, rows, sampler, device, ctx.rank)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels once
-        model = model.to(memory_format=torch.channels_last)
-    net = model
+        run.model = run.model.to(memory_format=torch.channels_last)
+    net = run.model
     if ctx.world_size > 1:
         if device.type == "cuda":  # batch statistics over the global batch, as in one process
-            net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(run.model)
         net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
-    log.info(
-        "%s: %d training images, %d classes, %d steps/epoch, %d process(es), device %s, %d parameters, "
-        "augmentation on %s",
-        cfg.objective,
-        len(train_rows),
-        num_classes,
-        steps,
-        ctx.world_size,
-        device,
-        sum(p.numel() for p in model.parameters()),
-        {DeviceLoader: "the device", DeviceFinisher: f"{cfg.num_workers} worker(s) (decode, crop) and the device"}.get(
-            type(loader), f"{cfg.num_workers} worker(s)"
-        ),
-    )
-    step_fn = torch.compile(train_step) if cfg.compile else train_step
+    workers = f"{cfg.num_workers} worker(s)"
+    where = {DeviceLoader: "the device", DeviceFinisher: f"{workers} (decode, crop) and the device"}
+    log.info("%s: %d training images, %d classes, %d steps/epoch, %d process(es), device %s, %d parameters, "
+             "augmentation on %s", cfg.objective, len(rows), run.num_classes, len(sampler), ctx.world_size, device,
+             sum(p.numel() for p in run.model.parameters()), where.get(type(loader), workers))  # fmt: skip
+    return sampler, loader, net
 
-    for epoch in range(start_epoch, cfg.epochs):
-        seed_everything(cfg.seed, epoch, ctx.rank)
-        sampler.set_epoch(epoch)
-        set_epoch(loader, epoch)
-        net.train()
-        tic = time.perf_counter()
-        bar = tqdm(
-            loader, desc=f"{cfg.objective} epoch {epoch + 1}/{cfg.epochs}", mininterval=10, leave=False,
-            disable=not ctx.is_main,
-        )  # fmt: skip
-        lr = learning_rate(cfg, epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        sums = torch.zeros(len(LOSS_NAMES) + 2, dtype=torch.float64, device=device)
-        per_class = torch.zeros(2, num_classes, dtype=torch.float64, device=device)
-        first_bad = torch.full((1,), -1, dtype=torch.long, device=device)
-        amp = cfg.amp and device.type == "cuda"
-        for step, (views, labels) in enumerate(bar):
-            views, labels = _to(views, device), labels.to(device, non_blocking=True)
-            reported = step_fn(net, objective, optimizer, views, labels, sums, first_bad, step, amp, per_class)
-        # the epoch's one read-back: before any checkpoint of it is written
-        if int(first_bad) >= 0:
-            raise ValueError(f"the loss became non-finite at epoch {epoch + 1}, step {int(first_bad)}")
-        totals = distributed.all_sum(sums) if ctx.world_size > 1 else sums.cpu()
-        class_totals = (distributed.all_sum(per_class) if ctx.world_size > 1 else per_class.cpu()).numpy()
-        seconds = time.perf_counter() - tic
-        seen = float(totals[-1])
-        record = {
-            "epoch": epoch + 1,
-            "lr": lr,
-            **{name: float(totals[i]) / seen for i, name in enumerate(LOSS_NAMES) if name in reported},
-            "train_top1": 100.0 * float(totals[-2]) / seen,  # raw-logit argmax, as PaCo logs it
-            "train_balanced_top1": health.balanced_top1(*class_totals),  # not biased by the class prior
-            "seconds": seconds,
-            "images_per_second": seen / seconds,
-        }
-        reason = health.stall_reason([*history, record], num_classes, health.first_checked_epoch(cfg.epochs))
-        record["stalled"] = reason is not None
-        history.append(record)
-        if ctx.is_main:
-            log.info("epoch %s", json.dumps(record))
-            if reason:
-                log.warning("epoch %d: stalled: %s", epoch + 1, reason)
-            save_checkpoint(
-                last,
-                config=resolved,
-                model_config=asdict(model.cfg),
-                num_classes=num_classes,
-                model=model.state_dict(),
-                optimizer=optimizer.state_dict(),
-                epoch=epoch + 1,
-                history=history,
-            )
-            # followable while the run goes on: rewritten (atomically) after every epoch
-            write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-        distributed.barrier()
 
-    if ctx.is_main:
+def run_epoch(run: Run, net: torch.nn.Module, sampler, loader, step_fn, epoch: int) -> dict:
+    """One epoch's steps, read back once at its end: its record (lr, mean losses, train top-1, time)."""
+    cfg, ctx, device = run.cfg, run.ctx, run.device
+    seed_everything(cfg.seed, epoch, ctx.rank)
+    sampler.set_epoch(epoch)
+    set_epoch(loader, epoch)
+    net.train()
+    tic = time.perf_counter()
+    bar = tqdm(
+        loader, desc=f"{cfg.objective} epoch {epoch + 1}/{cfg.epochs}", mininterval=10, leave=False,
+        disable=not ctx.is_main,
+    )  # fmt: skip
+    lr = learning_rate(cfg, epoch)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    sums = torch.zeros(len(LOSS_NAMES) + 2, dtype=torch.float64, device=device)
+    per_class = torch.zeros(2, run.num_classes, dtype=torch.float64, device=device)
+    first_bad = torch.full((1,), -1, dtype=torch.long, device=device)
+    amp = cfg.amp and device.type == "cuda"
+    for step, (views, labels) in enumerate(bar):
+        views, labels = _to(views, device), labels.to(device, non_blocking=True)
+        reported = step_fn(net, run.objective, run.optimizer, views, labels, sums, first_bad, step, amp, per_class)
+    # the epoch's one read-back: before any checkpoint of it is written
+    if int(first_bad) >= 0:
+        raise ValueError(f"the loss became non-finite at epoch {epoch + 1}, step {int(first_bad)}")
+    totals = distributed.all_sum(sums) if ctx.world_size > 1 else sums.cpu()
+    class_totals = (distributed.all_sum(per_class) if ctx.world_size > 1 else per_class.cpu()).numpy()
+    seconds = time.perf_counter() - tic
+    seen = float(totals[-1])
+    return {
+        "epoch": epoch + 1,
+        "lr": lr,
+        **{name: float(totals[i]) / seen for i, name in enumerate(LOSS_NAMES) if name in reported},
+        "train_top1": 100.0 * float(totals[-2]) / seen,  # raw-logit argmax, as PaCo logs it
+        "train_balanced_top1": health.balanced_top1(*class_totals),  # not biased by the class prior
+        "seconds": seconds,
+        "images_per_second": seen / seconds,
+    }
+
+
+def end_epoch(run: Run, history: list[dict], record: dict) -> None:
+    """The epoch's record checked for a stall and added to ``history``; process 0 logs it and writes
+    ``last.pt`` and ``metrics.jsonl``."""
+    reason = health.stall_reason([*history, record], run.num_classes, health.first_checked_epoch(run.cfg.epochs))
+    record["stalled"] = reason is not None
+    history.append(record)
+    if run.ctx.is_main:
+        log.info("epoch %s", json.dumps(record))
+        if reason:
+            log.warning("epoch %d: stalled: %s", record["epoch"], reason)
+        save_checkpoint(
+            run.last,
+            config=run.resolved,
+            model_config=asdict(run.model.cfg),
+            num_classes=run.num_classes,
+            model=run.model.state_dict(),
+            optimizer=run.optimizer.state_dict(),
+            epoch=record["epoch"],
+            history=history,
+        )
+        # followable while the run goes on: rewritten (atomically) after every epoch
+        write_text(run.out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+    distributed.barrier()
+
+
+def finish(run: Run, history: list[dict]) -> None:
+    """Process 0 writes ``model.pt`` (without the optimiser), ``config.json`` and ``metrics.jsonl``,
+    and removes ``last.pt`` and ``slices.jsonl``."""
+    if run.ctx.is_main:
         # again here: a slice that resumes after the last epoch runs no epoch, and Snakemake
         # removed the outputs (metrics.jsonl among them) of the attempt before
-        write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-        write_json(out_dir / "config.json", resolved)
-        (out_dir / "slices.jsonl").unlink(missing_ok=True)
-        final = read_checkpoint(last)
+        write_text(run.out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+        write_json(run.out_dir / "config.json", run.resolved)
+        (run.out_dir / "slices.jsonl").unlink(missing_ok=True)
+        final = read_checkpoint(run.last)
         final.pop("optimizer")
         final.pop("format_version")
-        save_checkpoint(out_dir / "model.pt", **final)
-        last.unlink()  # training is complete: a forced rerun starts afresh
+        save_checkpoint(run.out_dir / "model.pt", **final)
+        run.last.unlink()  # training is complete: a forced rerun starts afresh
     distributed.barrier()
+
+
+def train(
+    cfg: TrainConfig,
+    split_path: str | Path,
+    counts_path: str | Path,
+    out_dir: str | Path,
+    attributes_path: str | Path | None = None,
+    init_from: str | Path | None = None,
+    attempt: int = 1,
+) -> dict:
+    """Train to ``cfg.epochs`` (resuming ``out_dir/last.pt`` if it holds this config); returns the last metrics.
+
+    Under torchrun (WORLD_SIZE > 1) each process trains on its share of every global batch of
+    ``cfg.batch_size`` with DistributedDataParallel; process 0 writes the files.
+    """
+    run = set_up(cfg, split_path, counts_path, out_dir, attributes_path, init_from)
+    start_epoch, history = resume(run, init_from)
+    if run.ctx.is_main:
+        record_slice(run.out_dir, attempt, start_epoch)
+    sampler, loader, net = set_up_input(run)
+    step_fn = torch.compile(train_step) if cfg.compile else train_step
+    for epoch in range(start_epoch, cfg.epochs):
+        end_epoch(run, history, run_epoch(run, net, sampler, loader, step_fn, epoch))
+    finish(run, history)
     return history[-1] if history else {}
 
 
