@@ -49,9 +49,9 @@ from lpa.augment.recipes import (
     train_transform,
 )
 from lpa.config import TrainConfig
-from lpa.data import DeviceFinisher, DeviceLoader, ImageDataset
 from lpa.distributed import Context, GlobalBatchSampler
 from lpa.io import run_main
+from lpa.loaders import DeviceFinisher, DeviceLoader, ImageDataset
 from lpa.models import LongTailNet
 from lpa.objectives import PaCoObjective
 from lpa.train import LOSS_NAMES, train_step

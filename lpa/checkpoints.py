@@ -152,7 +152,8 @@ def import_paco(path: str | Path, model_config: ModelConfig, num_classes: int) -
 def main(argv: Sequence[str] | None = None) -> None:
     from lpa.cli import add_dataclass_arguments, dataclass_from_args
     from lpa.config import TrainConfig
-    from lpa.data import open_source, read_split
+    from lpa.data import read_split
+    from lpa.sources import open_source
 
     parser = argparse.ArgumentParser(description="Import a checkpoint saved by PaCo's training scripts.")
     add_dataclass_arguments(parser, TrainConfig)

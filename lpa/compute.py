@@ -22,10 +22,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lpa.augment.recipes import RECIPES
 from lpa.config import TrainConfig
-from lpa.data import long_tailed_counts
 from lpa.distributed import resolve_device
 from lpa.models import LongTailNet
 from lpa.objectives import PaCoObjective
+from lpa.sources import long_tailed_counts
 
 
 def train_images(dataset: dict) -> tuple[int, int]:

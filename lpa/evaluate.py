@@ -19,9 +19,11 @@ from tqdm import tqdm
 from lpa.augment.recipes import eval_transform
 from lpa.checkpoints import load_checkpoint
 from lpa.cli import speed_default
-from lpa.data import GROUPS, ImageDataset, open_source, read_class_counts, read_split
+from lpa.data import GROUPS, read_class_counts, read_split
 from lpa.distributed import resolve_device
 from lpa.io import run_main, setup_logging, write_json, write_text
+from lpa.loaders import ImageDataset
+from lpa.sources import open_source
 
 log = logging.getLogger("lpa.evaluate")
 

@@ -23,10 +23,12 @@ from tqdm import tqdm
 from lpa.augment.recipes import eval_transform
 from lpa.checkpoints import load_checkpoint
 from lpa.cli import speed_default
-from lpa.data import ImageDataset, open_source, read_split
+from lpa.data import read_split
 from lpa.distributed import resolve_device
 from lpa.io import atomic_path, run_main, setup_logging
+from lpa.loaders import ImageDataset
 from lpa.shards import feature_schema
+from lpa.sources import open_source
 
 log = logging.getLogger("lpa.features")
 

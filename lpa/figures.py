@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from lpa.data import open_source, read_class_counts, read_split
+from lpa.data import read_class_counts, read_split
 from lpa.io import pyplot, read_json, run_main, save_figure, setup_logging
+from lpa.sources import open_source
 
 log = logging.getLogger("lpa.figures")
 

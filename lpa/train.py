@@ -32,10 +32,12 @@ from lpa.augment.recipes import CROP_RECIPES, DEVICE_RECIPES, BatchRecipe, decod
 from lpa.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from lpa.cli import add_dataclass_arguments, dataclass_from_args, speed_default
 from lpa.config import TrainConfig
-from lpa.data import DeviceFinisher, DeviceLoader, ImageDataset, open_source, read_class_counts, read_split
+from lpa.data import read_class_counts, read_split
 from lpa.io import run_main, setup_logging, write_json, write_text
+from lpa.loaders import DeviceFinisher, DeviceLoader, ImageDataset
 from lpa.models import LongTailNet
 from lpa.objectives import CrossEntropyObjective, LPAObjective, PaCoObjective
+from lpa.sources import open_source
 
 log = logging.getLogger("lpa.train")
 
@@ -149,8 +151,8 @@ def _to(views, device):
 
 def build_loader(cfg: TrainConfig, source, train_rows, sampler, device: torch.device, rank: int):
     """Batches of augmented views. With ``cfg.augment_on`` device: made on ``device`` from the
-    training set held there (digits, CIFAR: :class:`lpa.data.DeviceLoader`), or, on a GPU,
-    finished there from the workers' decoded crops (the 224 recipes: :class:`lpa.data.DeviceFinisher`;
+    training set held there (digits, CIFAR: :class:`lpa.loaders.DeviceLoader`), or, on a GPU,
+    finished there from the workers' decoded crops (the 224 recipes: :class:`lpa.loaders.DeviceFinisher`;
     on a CPU the workers' PIL is faster at 224); otherwise by PIL in DataLoader workers."""
     two_views = cfg.objective != "ce"
     ids, labels = train_rows["image_id"].to_numpy(), train_rows["label"].to_numpy()
@@ -214,7 +216,7 @@ class Run:
     out_dir: Path
     ctx: distributed.Context
     device: torch.device
-    source: object  # an image source of lpa.data.open_source
+    source: object  # an image source of lpa.sources.open_source
     train_rows: pd.DataFrame
     num_classes: int
     model: LongTailNet

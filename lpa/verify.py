@@ -19,8 +19,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from lpa.cli import add_dataclass_arguments, dataclass_from_args
-from lpa.data import read_list_file
 from lpa.io import run_main, setup_logging, sha256, write_json
+from lpa.sources import read_list_file
 
 log = logging.getLogger("lpa.verify")
 

@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from lpa.checkpoints import load_checkpoint
-from lpa.data import DigitsSource, read_split
+from lpa.data import read_split
 from lpa.features import extract_shard, parse_shard
 from lpa.shards import iter_local_features, open_features
+from lpa.sources import DigitsSource
 from lpa.train import TrainConfig, train
 from lpa.transforms import eval_transform
 

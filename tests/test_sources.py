@@ -1,4 +1,5 @@
-"""Each dataset path on small data in the real formats: CIFAR-100 pickles, list files over JPEGs."""
+"""The image sources (lpa.sources): the long-tailed profile, and each dataset path on small data in the real
+formats: CIFAR-100 pickles, list files over JPEGs."""
 
 import json
 
@@ -8,7 +9,41 @@ import pytest
 from fakedata import write_cifar100, write_jpeg_lists
 
 from lpa import data, verify
-from lpa.data import Cifar100Source, DataConfig, ListFileSource, long_tailed_indices, open_source, read_list_file
+from lpa.data import DataConfig
+from lpa.sources import (
+    Cifar100Source,
+    ListFileSource,
+    long_tailed_counts,
+    long_tailed_indices,
+    open_source,
+    read_list_file,
+)
+
+
+@pytest.mark.parametrize("imbalance,total", [(100, 10847), (50, 12608), (10, 19573)])
+def test_cifar100_lt_profile_sizes(imbalance, total):
+    counts = long_tailed_counts(500, imbalance, 100)
+    assert sum(counts) == total
+    assert counts[0] == 500 and counts[-1] == 500 // imbalance
+
+
+def test_long_tailed_indices_follow_ldam_recipe():
+    """Class by class, in class order, one legacy generator seeded once: shuffle, keep the first n_c."""
+    targets = np.repeat(np.arange(5), 40)[np.random.RandomState(7).permutation(200)]
+    kept = long_tailed_indices(targets, imbalance_factor=8, seed=0)
+    np.random.seed(0)
+    expected = []
+    for c, n in enumerate(long_tailed_counts(40, 8, 5)):
+        idx = np.where(targets == c)[0]
+        np.random.shuffle(idx)
+        expected.extend(idx[:n])
+    np.testing.assert_array_equal(kept, expected)
+
+
+def test_long_tailed_indices_name_the_short_class():
+    targets = np.array([0] * 10 + [1] * 3)
+    with pytest.raises(ValueError, match="class 0 has 10 images"):
+        long_tailed_indices(targets, imbalance_factor=2, n_max=20)
 
 
 def test_cifar100_split_is_the_ldam_subset_and_the_full_test_set(tmp_path):

@@ -217,8 +217,8 @@ def test_compiled_training_step_matches_the_eager_one(digits_split, tmp_path):
 
 def test_device_loader_replays_an_epoch_and_changes_with_the_next():
     from lpa.augment.recipes import BatchRecipe
-    from lpa.data import DeviceLoader
     from lpa.distributed import Context, GlobalBatchSampler
+    from lpa.loaders import DeviceLoader
 
     pixels = torch.randint(0, 256, (40, 1, 8, 8), dtype=torch.uint8)
     sampler = GlobalBatchSampler(40, 16, 0, Context(0, 1, 0), True)
@@ -268,8 +268,10 @@ def test_device_finisher_finishes_the_workers_crops_and_replays_an_epoch(jpeg_sp
     from torch.utils.data import DataLoader
 
     from lpa.augment.recipes import BatchRecipe, decode_crop_transform
-    from lpa.data import DeviceFinisher, ImageDataset, open_source, read_split
+    from lpa.data import read_split
     from lpa.distributed import Context, GlobalBatchSampler
+    from lpa.loaders import DeviceFinisher, ImageDataset
+    from lpa.sources import open_source
 
     split, meta = read_split(jpeg_split[0])
     train_rows = split[split["split"] == "train"]
