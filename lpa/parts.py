@@ -5,7 +5,7 @@ so some parts differ only in colour) is shared by the classes: each class is a s
 :data:`PARTS_PER_CLASS` parts, so every class shares parts with others. Every image places its
 class's parts, each in its own quadrant with position, scale and colour jitter, over a cluttered
 background (a colour gradient, pixel noise and strokes in random colours), some strokes crossing
-the parts; most images (:data:`DISTRACTOR`) also hold a distractor, a part of the vocabulary that
+the parts; every image (:data:`DISTRACTOR`) also holds a distractor, a part of the vocabulary that
 is not their class's, in the free quadrant.
 Every image carries its ground truth: which part, where (:meth:`PartsSource.part_masks`).
 
@@ -35,7 +35,7 @@ PARTS_PER_CLASS = 3
 # the quadrants' centres; each image puts its parts in three of the four
 QUADRANTS = ((8, 8), (8, 24), (24, 8), (24, 24))
 BACKGROUND = -1  # part index of a pixel no part covers
-DISTRACTOR = 0.8  # probability that an image holds a part of another class in its free quadrant
+DISTRACTOR = 1.0  # probability that an image holds a part of another class in its free quadrant
 
 
 def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
