@@ -1,3 +1,6 @@
+# The functions these rules call: common.smk, section "features.smk, kmeans.smk, attributes.smk".
+
+
 rule attributes:
     """Per-image pseudo-attribute scores s(x) and class vectors a(y) of every reading, the balance
     summary, and the recovery metrics where the source knows its parts."""

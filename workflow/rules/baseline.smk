@@ -1,3 +1,6 @@
+# The functions these rules call: common.smk, section "baseline.smk and finetune.smk".
+
+
 rule baseline:
     """Train a baseline from scratch: plain cross-entropy (ce) or PaCo (paco)."""
     input:

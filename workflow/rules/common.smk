@@ -1,4 +1,9 @@
 # Config validation, wildcard constraints and the input/target functions. Nothing else.
+#
+# Every stage's functions are here, in sections named after the rule files that use them, in
+# the Snakefile's include order: Snakemake's linter (snakemake --lint, kept clean by
+# tests/test_workflow.py) asks that a rule file hold no functions and that they be collected
+# in a common module, as snakemake-workflows' rna-seq-star-deseq2 does.
 import os
 import re
 import shlex
@@ -90,23 +95,6 @@ LPA_PRIMARY = f"lpa_{LPA_RUNS[0]}"
 SIMILARITY = r"((maxcos|softmax|presence)-)?(cosine|cosine_pow[0-9]+|top[0-9]+|dominant|jaccard)|label|none"
 
 
-def reading_and_similarity(tag):
-    """The reading of s(x) and the similarity of a run's similarity wildcard (presence-jaccard)."""
-    reading, _, sim = tag.rpartition("-")
-    return reading or "histogram", sim
-
-
-def lpa_controls(run):
-    """The controls of an attribute run on the same schedule: alpha 0, and plain SupCon (label)."""
-    k, sim, alpha, rest = re.fullmatch(
-        r"K(\d+)_([a-z_0-9-]+?)_alpha([^_]+)_(e.*)", run
-    ).groups()
-    if sim in ("label", "none"):
-        return []
-    controls = [f"K{k}_none_alpha0.0_{rest}", f"K{k}_label_alpha{alpha}_{rest}"]
-    return [c for c in controls if c in LPA_RUNS]
-
-
 def check_consistency():
     """Settings that are only wrong together; errors name the keys."""
     gpus = config["execution"]["gpus"]
@@ -139,6 +127,7 @@ wildcard_constraints:
     model=rf"ce|paco|lpa_K\d+_({SIMILARITY})_alpha{NUMBER}_e\d+_lr{NUMBER}",
 
 
+# ---- shared by every stage: paths and resources --------------------------------------
 def run_path(path):
     """Per-run outputs: results/<dataset>/seed<seed>/<path>."""
     return f"results/{{dataset}}/seed{{seed}}/{path}"
@@ -153,6 +142,33 @@ def dataset_cfg(wildcards):
     return config["datasets"][wildcards.dataset]
 
 
+def gpus(n):
+    """The gpu resource of a job using n GPUs (0 where execution.gpu_request is gres)."""
+    return n if config["execution"]["gpu_request"] == "gpu" else 0
+
+
+def gres(n):
+    """The gres resource ("gpu:n") where execution.gpu_request is gres, else none."""
+    return f"gpu:{n}" if n and config["execution"]["gpu_request"] == "gres" else ""
+
+
+TRAIN_GPUS = config["execution"]["gpus"]
+# On a cluster each retry of a training job is another wall-time slice that resumes from
+# last.pt (same runtime); run here, a failure fails at once.
+TRAIN_RETRIES = config["execution"]["slices"] - 1 if workflow.non_local_exec else 0
+ONE_GPU = min(TRAIN_GPUS, 1)  # extraction, K-means, evaluation: one GPU is enough
+
+
+def doubled(value, attempt):
+    """A resource doubled on every retry (Snakemake's attempt counts from 1)."""
+    return int(value) * 2 ** (attempt - 1)
+
+
+def growing(base):
+    return lambda wildcards, attempt: doubled(base, attempt)
+
+
+# ---- data.smk ------------------------------------------------------------------------
 DATA_KEYS = (
     "source",
     "root",
@@ -196,46 +212,31 @@ def verify_flags(wildcards):
     return f"{cli_flags(flags)} --note {shlex.quote(ds['note'])}"
 
 
-def gpus(n):
-    """The gpu resource of a job using n GPUs (0 where execution.gpu_request is gres)."""
-    return n if config["execution"]["gpu_request"] == "gpu" else 0
-
-
-def gres(n):
-    """The gres resource ("gpu:n") where execution.gpu_request is gres, else none."""
-    return f"gpu:{n}" if n and config["execution"]["gpu_request"] == "gres" else ""
-
-
-TRAIN_GPUS = config["execution"]["gpus"]
-# On a cluster each retry of a training job is another wall-time slice that resumes from
-# last.pt (same runtime); run here, a failure fails at once.
-TRAIN_RETRIES = config["execution"]["slices"] - 1 if workflow.non_local_exec else 0
-ONE_GPU = min(TRAIN_GPUS, 1)  # extraction, K-means, evaluation: one GPU is enough
-
-
-def doubled(value, attempt):
-    """A resource doubled on every retry (Snakemake's attempt counts from 1)."""
-    return int(value) * 2 ** (attempt - 1)
-
-
-def growing(base):
-    return lambda wildcards, attempt: doubled(base, attempt)
-
-
-def kmeans_mem_mb(wildcards, attempt):
-    """K-means holds its max_points x D float32 points once (normalised in place), plus room
-    for one feature shard batch and the libraries; doubled on every retry."""
-    model = config["model"]
-    dim = model["widths"][-1] if model["arch"] == "resnet_cifar" else 2048
-    points_mb = config["kmeans"]["max_points"] * dim * 4 / 2**20
-    return doubled(max(config["execution"]["mem_mb"], 1.25 * points_mb + 2000), attempt)
-
-
 def verify_runtime(wildcards, threads, attempt):
     """Minutes to open every listed image: 10 + the listed images at 25 images/s per thread."""
     expected = dataset_cfg(wildcards)["expected"]
     images = sum(expected.get(k) or 0 for k in ("train", "val", "test"))
     return doubled(10 + images / (25 * threads * 60), attempt)
+
+
+# ---- baseline.smk and finetune.smk: the training jobs --------------------------------
+OPTIM_KEYS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "warmup_epochs",
+    "schedule",
+    "milestones",
+    "lr_decay",
+)
+
+
+def reading_and_similarity(tag):
+    """The reading of s(x) and the similarity of a run's similarity wildcard (presence-jaccard)."""
+    reading, _, sim = tag.rpartition("-")
+    return reading or "histogram", sim
 
 
 def train_flags(wildcards, objective, stage):
@@ -278,19 +279,6 @@ def train_flags(wildcards, objective, stage):
     return cli_flags(settings)
 
 
-OPTIM_KEYS = (
-    "epochs",
-    "batch_size",
-    "lr",
-    "momentum",
-    "weight_decay",
-    "warmup_epochs",
-    "schedule",
-    "milestones",
-    "lr_decay",
-)
-
-
 def train_launcher():
     """One process, or one per GPU under torchrun (DistributedDataParallel) when a job asks for several."""
     gpus = config["execution"]["gpus"]
@@ -299,6 +287,13 @@ def train_launcher():
     return "python"
 
 
+def paco_model(wildcards):
+    """The PaCo baseline: imported from datasets.<name>.paco_checkpoint when set, else trained."""
+    kind = "paco_imported" if dataset_cfg(wildcards)["paco_checkpoint"] else "paco"
+    return run_path(f"baseline/{kind}/model.pt").format(**wildcards)
+
+
+# ---- features.smk, kmeans.smk, attributes.smk ----------------------------------------
 def feature_shards(wildcards):
     """Every shard of a run's dense features (the gather side of the features scatter)."""
     return gather.features(
@@ -306,12 +301,16 @@ def feature_shards(wildcards):
     )
 
 
-def paco_model(wildcards):
-    """The PaCo baseline: imported from datasets.<name>.paco_checkpoint when set, else trained."""
-    kind = "paco_imported" if dataset_cfg(wildcards)["paco_checkpoint"] else "paco"
-    return run_path(f"baseline/{kind}/model.pt").format(**wildcards)
+def kmeans_mem_mb(wildcards, attempt):
+    """K-means holds its max_points x D float32 points once (normalised in place), plus room
+    for one feature shard batch and the libraries; doubled on every retry."""
+    model = config["model"]
+    dim = model["widths"][-1] if model["arch"] == "resnet_cifar" else 2048
+    points_mb = config["kmeans"]["max_points"] * dim * 4 / 2**20
+    return doubled(max(config["execution"]["mem_mb"], 1.25 * points_mb + 2000), attempt)
 
 
+# ---- evaluate.smk --------------------------------------------------------------------
 def model_checkpoint(wildcards):
     """The model.pt that evaluate/{model} scores."""
     if wildcards.model == "paco":
@@ -322,15 +321,10 @@ def model_checkpoint(wildcards):
     return run_path(f"finetune/{tag}/model.pt").format(**wildcards)
 
 
+# ---- report.smk ----------------------------------------------------------------------
 def training_metrics(wildcards):
     """The metrics.jsonl beside a trained model (an imported PaCo model has none)."""
     return str(Path(model_checkpoint(wildcards)).with_name("metrics.jsonl"))
-
-
-def trained_models(dataset):
-    """Every model of a dataset trained by this workflow: ce, paco (unless imported), the LPA runs."""
-    imported = config["datasets"][dataset]["paco_checkpoint"]
-    return ["ce"] + ([] if imported else ["paco"]) + [f"lpa_{run}" for run in LPA_RUNS]
 
 
 def evaluations(wildcards, model, name, stage="evaluate"):
@@ -338,6 +332,17 @@ def evaluations(wildcards, model, name, stage="evaluate"):
     return [
         f"results/{wildcards.dataset}/seed{s}/{stage}/{model}/{name}" for s in SEEDS
     ]
+
+
+def lpa_controls(run):
+    """The controls of an attribute run on the same schedule: alpha 0, and plain SupCon (label)."""
+    k, sim, alpha, rest = re.fullmatch(
+        r"K(\d+)_([a-z_0-9-]+?)_alpha([^_]+)_(e.*)", run
+    ).groups()
+    if sim in ("label", "none"):
+        return []
+    controls = [f"K{k}_none_alpha0.0_{rest}", f"K{k}_label_alpha{alpha}_{rest}"]
+    return [c for c in controls if c in LPA_RUNS]
 
 
 TABLE_MODELS = {"CE": "ce", "PaCo": "paco", "LPA": LPA_PRIMARY}
@@ -431,16 +436,6 @@ def recovery_flags(wildcards):
     )
 
 
-def validated(dataset):
-    """Whether a dataset's models are also evaluated on its val split (datasets.<name>.validate)."""
-    return config["datasets"][dataset]["validate"]
-
-
-def has_ground_truth(dataset):
-    """Sources that know which part lies where: their attributes stage measures recovery."""
-    return config["datasets"][dataset]["source"] == "parts"
-
-
 def paper_column(dataset):
     """The column of the paper's table a dataset fills: its imbalance factor (Table 1) or all."""
     if config["paper_table"] == "table1":
@@ -470,6 +465,23 @@ def paper_table_flags(wildcards):
         if d["note"]
     )
     return f"{results} {notes}"
+
+
+# ---- the targets of the Snakefile's rule all -----------------------------------------
+def trained_models(dataset):
+    """Every model of a dataset trained by this workflow: ce, paco (unless imported), the LPA runs."""
+    imported = config["datasets"][dataset]["paco_checkpoint"]
+    return ["ce"] + ([] if imported else ["paco"]) + [f"lpa_{run}" for run in LPA_RUNS]
+
+
+def validated(dataset):
+    """Whether a dataset's models are also evaluated on its val split (datasets.<name>.validate)."""
+    return config["datasets"][dataset]["validate"]
+
+
+def has_ground_truth(dataset):
+    """Sources that know which part lies where: their attributes stage measures recovery."""
+    return config["datasets"][dataset]["source"] == "parts"
 
 
 def all_targets():

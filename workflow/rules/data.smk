@@ -1,3 +1,6 @@
+# The functions these rules call: common.smk, section "data.smk".
+
+
 rule verify:
     """List-file datasets: sizes against the known ones, SHA-256 of each list, every image readable."""
     output:

@@ -1,3 +1,6 @@
+# The functions these rules call: common.smk, section "evaluate.smk".
+
+
 rule evaluate:
     """Top-1 on the test split of one final model: overall, per shot group, per class."""
     input:

@@ -1,3 +1,6 @@
+# The functions these rules call: common.smk, section "features.smk, kmeans.smk, attributes.smk".
+
+
 scattergather:
     features=config["features"]["shards"],
 

@@ -1,3 +1,6 @@
+# The functions these rules call: common.smk, section "baseline.smk and finetune.smk".
+
+
 rule finetune:
     """LPA: fine-tune the PaCo model with L_PaCo + alpha * L_SupCon(z, a(y)) (or a control: label, alpha 0)."""
     input:

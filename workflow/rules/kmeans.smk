@@ -1,3 +1,6 @@
+# The functions these rules call: common.smk, section "features.smk, kmeans.smk, attributes.smk".
+
+
 rule kmeans:
     """K pseudo-attribute prototypes of the local features (faiss; GPU when available)."""
     input:

@@ -1,3 +1,6 @@
+# The functions these rules call: common.smk, section "report.smk".
+
+
 # Cheap summaries: run on the submitting machine, not as cluster jobs.
 localrules:
     tables,
