@@ -130,6 +130,11 @@ def read_class_attributes(path: str | Path, num_classes: int, reading: str = "hi
 
 
 SIMILARITY_PATTERN = r"cosine|cosine_pow[0-9]+|top[0-9]+|dominant|jaccard|label|none"
+# a fine-tuning run's similarity wildcard: another reading than the histogram prefixes the similarity
+RUN_SIMILARITY_PATTERN = (
+    rf"(({'|'.join(r for r in READINGS if r != 'histogram')})-)?"
+    rf"({SIMILARITY_PATTERN.removesuffix('|label|none')})|label|none"
+)
 
 
 def class_similarity(attributes: np.ndarray, kind: str) -> np.ndarray:

@@ -23,8 +23,6 @@ import pyarrow.parquet as pq
 from lpa.cli import add_dataclass_arguments, dataclass_from_args
 from lpa.io import run_main, setup_logging, write_json, write_parquet, write_text
 
-# Their former home: lpa.loaders' classes stay importable from here.
-from lpa.loaders import DeviceFinisher, DeviceLoader, ImageDataset  # noqa: F401
 from lpa.sources import long_tailed_counts, open_source
 
 log = logging.getLogger("lpa.data")

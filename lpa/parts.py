@@ -168,7 +168,7 @@ def positions_of(part_map: np.ndarray, height: int, width: int) -> np.ndarray:
 def source_of_split(path: str) -> PartsSource | None:
     """The parts source a split table (lpa.data's split.parquet) was made from, or None for another source.
 
-    Read from the table's schema metadata alone, without lpa.data (which imports torch).
+    Read from the table's schema metadata alone: lpa.data imports this module (its sources do).
     """
     import json
 

@@ -80,8 +80,12 @@ def test_class_similarity_choices():
     assert class_similarity(a, "dominant").tolist() == [[1, 0, 0], [0, 1, 1], [0, 1, 1]]
     assert class_similarity(a, "label").tolist() == np.eye(3).tolist()
     assert not class_similarity(a, "none").any()
-    with pytest.raises(ValueError, match="unknown similarity 'jaccard'"):
-        class_similarity(a, "jaccard")
+    # held sets, above the midpoint of each row's extremes: {0}, {1}, {1}
+    assert class_similarity(a, "jaccard").tolist() == [[1, 0, 0], [0, 1, 1], [0, 1, 1]]
+    b = np.array([[0.4, 0.4, 0.0, 0.2], [0.5, 0.0, 0.5, 0.0]])  # held {0, 1} and {0, 2}: 1 of 3
+    assert class_similarity(b, "jaccard")[0, 1] == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="unknown similarity 'jacard'"):
+        class_similarity(a, "jacard")
 
 
 def test_weight_diagnostic_limits_and_a_worked_example():
@@ -107,11 +111,15 @@ def test_the_workflow_and_the_schema_accept_the_similarities_the_package_knows()
 
     import yaml
 
-    from lpa.attributes import SIMILARITY_PATTERN
+    from lpa.attributes import READINGS, RUN_SIMILARITY_PATTERN, SIMILARITY_PATTERN
 
     repo = Path(__file__).parents[1]
     smk = re.search(r'^SIMILARITY = r"([^"]+)"', (repo / "workflow/rules/common.smk").read_text(), re.M)
-    assert smk and smk.group(1) == SIMILARITY_PATTERN
+    assert smk and smk.group(1) == RUN_SIMILARITY_PATTERN
     schema = yaml.safe_load((repo / "workflow/schemas/config.schema.yaml").read_text())
-    item = schema["properties"]["finetune"]["properties"]["similarity"]["items"]["pattern"]
-    assert item == "^(" + SIMILARITY_PATTERN.removesuffix("|none") + ")$"  # none: alpha 0 only
+    finetune = schema["properties"]["finetune"]["properties"]
+    assert finetune["similarity"]["items"]["pattern"] == "^(" + SIMILARITY_PATTERN.removesuffix("|none") + ")$"
+    assert finetune["reading"]["items"]["enum"] == list(READINGS)
+    # a run's wildcard: a similarity, prefixed by another reading than the histogram
+    assert re.fullmatch(RUN_SIMILARITY_PATTERN, "presence-jaccard") and re.fullmatch(RUN_SIMILARITY_PATTERN, "cosine")
+    assert not re.fullmatch(RUN_SIMILARITY_PATTERN, "histogram-cosine")  # the default reading has no prefix

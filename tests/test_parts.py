@@ -44,8 +44,10 @@ def test_every_image_carries_which_part_lies_where():
             rows, cols = np.nonzero(mask == p.part)
             assert abs(rows.mean() - p.row) < p.radius and abs(cols.mean() - p.col) < p.radius
         assert source.holds([image_id])[0].sum() == len(placed)
+        if len(placed) > parts.PARTS_PER_CLASS:  # the distractor: a part of the vocabulary not the class's
+            assert len(placed) == parts.PARTS_PER_CLASS + 1 and placed[-1].part not in source.parts[label]
     distractors = sum(len(source.placements(i)) > parts.PARTS_PER_CLASS for i in source.table["image_id"])
-    assert 0 < distractors < len(source.table)
+    assert distractors == round(parts.DISTRACTOR * len(source.table))
 
 
 def test_positions_take_the_part_covering_most_of_their_cell():
