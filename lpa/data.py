@@ -22,7 +22,6 @@ import pyarrow.parquet as pq
 
 from lpa.cli import add_dataclass_arguments, dataclass_from_args
 from lpa.io import run_main, setup_logging, write_json, write_parquet, write_text
-
 from lpa.sources import long_tailed_counts, open_source
 
 log = logging.getLogger("lpa.data")

@@ -22,10 +22,10 @@ from torch.utils.data import DataLoader
 from lpa.augment.recipes import eval_transform
 from lpa.checkpoints import load_checkpoint
 from lpa.data import read_split
-from lpa.loaders import ImageDataset
-from lpa.sources import open_source
 from lpa.health import balanced_top1
 from lpa.io import run_main, setup_logging, write_json
+from lpa.loaders import ImageDataset
+from lpa.sources import open_source
 
 log = logging.getLogger("lpa.probe")
 
