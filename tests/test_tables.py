@@ -24,6 +24,17 @@ def test_accuracy_table_means_and_stds_over_seeds():
     assert "| PaCo | 80.0 | 60.0 | 30.0 | 57.0 | 1 |" in md
 
 
+def test_a_stalled_run_is_marked_not_tabled_silently():
+    rows = [("CE", summary(90, 50, 10, 50)), ("PaCo", {**summary(5, 5, 5, 5), "stalled": True}),
+            ("PaCo", {**summary(80, 60, 30, 57), "stalled": False})]  # fmt: skip
+    table = tables.accuracy_table(rows)
+    assert table.set_index("method")["stalled_seeds"].to_dict() == {"CE": 0, "PaCo": 1}
+    md = tables.to_markdown(table)
+    assert "| PaCo (STALLED: 1 of 2 runs) |" in md and "| CE |" in md
+    assert "do not measure the method" in md
+    assert "STALLED" not in tables.to_markdown(tables.accuracy_table(rows[:1]))
+
+
 def test_group_accuracy_counts_test_images_per_group():
     counts = pd.DataFrame({"label": [0, 1, 2], "train_count": [200, 50, 5], "group": ["many", "medium", "few"]})
     labels = pd.Series([0, 0, 1, 1, 2, 2]).to_numpy()
