@@ -46,26 +46,34 @@ PRESENCE_SHARE = 0.05  # of the image's positions: 4 of an 8x8 map, about one 8x
 log = logging.getLogger("lpa.attributes")
 
 
-def assign(local: np.ndarray, centroids: np.ndarray, normalize: bool) -> np.ndarray:
-    """Nearest prototype of each local feature: (n, P, D) -> (n, P) int.
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
-    Cosine similarity when ``normalize`` (as the spherical K-means that made the centroids),
-    else squared L2 distance.
+
+def assign_and_cosines(local: np.ndarray, centroids: np.ndarray, normalize: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest prototype of each local feature (n, P) int, and the cosine of each to every prototype (n, P, K).
+
+    Nearest by cosine similarity when ``normalize`` (as the spherical K-means that made the
+    centroids), else by squared L2 distance. One product of the features with the prototypes
+    serves both.
     """
-    flat = local.reshape(-1, local.shape[-1])
+    n, p, _ = local.shape
+    flat = local.reshape(n * p, -1)
     if normalize:
-        flat = flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-12)
-        nearest = np.argmax(flat @ centroids.T, axis=1)
+        flat = _unit_rows(flat)
+    dots = flat @ centroids.T
+    if normalize:
+        nearest = np.argmax(dots, axis=1)
+        cos = dots / np.maximum(np.linalg.norm(centroids, axis=1), 1e-12)
     else:
-        nearest = np.argmin((centroids**2).sum(1)[None, :] - 2.0 * flat @ centroids.T, axis=1)
-    return nearest.reshape(local.shape[:2])
+        nearest = np.argmin((centroids**2).sum(1)[None, :] - 2.0 * dots, axis=1)
+        cos = _unit_rows(flat) @ _unit_rows(centroids).T
+    return nearest.reshape(n, p), cos.astype(np.float32).reshape(n, p, -1)
 
 
-def cosines(local: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    """Cosine of every local feature to every prototype: (n, P, D), (K, D) -> (n, P, K) float32."""
-    unit = local / np.maximum(np.linalg.norm(local, axis=-1, keepdims=True), 1e-12)
-    protos = centroids / np.maximum(np.linalg.norm(centroids, axis=-1, keepdims=True), 1e-12)
-    return (unit @ protos.T).astype(np.float32)
+def assign(local: np.ndarray, centroids: np.ndarray, normalize: bool) -> np.ndarray:
+    """Nearest prototype of each local feature: (n, P, D) -> (n, P) int (see :func:`assign_and_cosines`)."""
+    return assign_and_cosines(local, centroids, normalize)[0]
 
 
 def reading_scores(assignments: np.ndarray, cos: np.ndarray) -> dict[str, np.ndarray]:
@@ -292,8 +300,7 @@ def compute(
             bad = labels[(labels < 0) | (labels >= num_classes)]
             if len(bad):
                 raise ValueError(f"feature label {bad[0]} outside 0..{num_classes - 1} (class_counts.csv)")
-            nearest = assign(local, centroids, normalize)
-            cos = cosines(local, centroids)
+            nearest, cos = assign_and_cosines(local, centroids, normalize)
             scores = reading_scores(nearest, cos)
             frequency += np.bincount(nearest.ravel(), minlength=k)
             for reading, values in scores.items():

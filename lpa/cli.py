@@ -87,3 +87,14 @@ def speed_default(name: str, default: Any) -> Any:
             raise ValueError(f"{SPEED_ENV[name]}={value!r}: expected true or false")
         return value.lower() in ("1", "true")
     return type(default)(value)
+
+
+def name_path_pairs(items: list[str], flag: str) -> list[tuple[str, str]]:
+    """``NAME=PATH`` arguments of a repeated ``flag`` -> (name, path) pairs; an error names a malformed one."""
+    pairs = []
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"{flag} takes NAME=PATH, got {item!r}")
+        pairs.append((name, path))
+    return pairs

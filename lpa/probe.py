@@ -6,7 +6,7 @@ When the probe does well and the model's classifier does not, the encoder has le
 classes and the classifier has not; when both fail, the features themselves lack the cue
 (e.g. an augmentation recipe that made the model invariant to it).
 
-    python -m lpa.probe --checkpoint model.pt --split split.parquet --counts class_counts.csv
+    python -m lpa.probe --checkpoint model.pt --split split.parquet --eval-split val
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from lpa.cli import name_path_pairs
 from lpa.io import read_json, run_main, setup_logging, write_text
 
 log = logging.getLogger("lpa.recovery")
@@ -116,12 +117,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out-md", required=True)
     args = parser.parse_args(argv)
     setup_logging()
-    runs = []
-    for item in args.recovery:
-        name, sep, path = item.partition("=")
-        if not sep:
-            raise ValueError(f"--recovery takes NAME=PATH, got {item!r}")
-        runs.append((name, read_json(path)))
+    runs = [(name, read_json(path)) for name, path in name_path_pairs(args.recovery, "--recovery")]
     table = recovery_table(runs)
     write_text(args.out_csv, table.to_csv(index=False, float_format="%.4f"))
     markdown = to_markdown(table)

@@ -18,22 +18,13 @@ import pandas as pd
 from scipy import stats
 
 from lpa.attributes import diagnostic_summary, read_class_attributes
+from lpa.cli import name_path_pairs
 from lpa.data import GROUPS, read_class_counts
 from lpa.io import pyplot, read_json, run_main, save_figure, setup_logging, write_text
 
 log = logging.getLogger("lpa.tables")
 
 COLUMNS = (*GROUPS, "all")
-
-
-def _pairs(items: Sequence[str], flag: str) -> list[tuple[str, str]]:
-    pairs = []
-    for item in items:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            raise ValueError(f"{flag} takes NAME=PATH, got {item!r}")
-        pairs.append((name, path))
-    return pairs
 
 
 def accuracy_table(summaries: Sequence[tuple[str, dict]]) -> pd.DataFrame:
@@ -188,11 +179,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out-plot")
     args = parser.parse_args(argv)
     setup_logging()
-    summaries = [(name, read_json(path)) for name, path in _pairs(args.summary, "--summary")]
+    summaries = [(name, read_json(path)) for name, path in name_path_pairs(args.summary, "--summary")]
     table = accuracy_table(summaries)
     markdown = to_markdown(table)
     if args.pair:
-        paired = paired_differences(summaries, _pairs(args.pair, "--pair"))
+        paired = paired_differences(summaries, name_path_pairs(args.pair, "--pair"))
         markdown += "\n" + paired_markdown(paired)
         if args.out_paired_csv:
             write_text(args.out_paired_csv, paired.to_csv(index=False, float_format="%.3f"))
@@ -203,14 +194,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         kinds = list(dict.fromkeys(["label", *args.similarity]))  # label: plain SupCon, the reference
         diagnostics = [
             (name, diagnostic_summary(read_class_attributes(path, len(counts)), counts, args.batch_size, kinds))
-            for name, path in _pairs(args.weights, "--weights")
+            for name, path in name_path_pairs(args.weights, "--weights")
         ]
         markdown += f"\nPositive weights of the SupCon term at batch {args.batch_size} (expected per anchor class; "
         markdown += "mean over the group and the seeds):\n\n" + weights_markdown(diagnostics)
     write_text(args.out_csv, table.to_csv(index=False, float_format="%.2f"))
     write_text(args.out_md, markdown)
     if args.out_plot:
-        per_class = [(name, pd.read_csv(path)) for name, path in _pairs(args.per_class, "--per-class")]
+        per_class = [(name, pd.read_csv(path)) for name, path in name_path_pairs(args.per_class, "--per-class")]
         if not per_class:
             raise ValueError("--out-plot needs at least one --per-class NAME=PATH")
         plot_per_class(per_class, args.out_plot)

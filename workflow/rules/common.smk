@@ -418,22 +418,21 @@ def ablation_flags(wildcards, stage="evaluate"):
     return " ".join(summaries + pairs + weights)
 
 
-def recovery_inputs(wildcards):
-    """Every seed's and K's recovery.json of a dataset."""
-    return [
-        f"results/{wildcards.dataset}/seed{s}/attributes/K{k}/recovery.json"
+def recovery_files(wildcards):
+    """Every seed's and K's recovery.json of a dataset, by run name (seed<s>_K<K>)."""
+    return {
+        f"seed{s}_K{k}": f"results/{wildcards.dataset}/seed{s}/attributes/K{k}/recovery.json"
         for s in SEEDS
         for k in KS
-    ]
+    }
+
+
+def recovery_inputs(wildcards):
+    return list(recovery_files(wildcards).values())
 
 
 def recovery_flags(wildcards):
-    return " ".join(
-        f"--recovery seed{s}_K{k}={p}"
-        for (s, k), p in zip(
-            ((s, k) for s in SEEDS for k in KS), recovery_inputs(wildcards)
-        )
-    )
+    return " ".join(f"--recovery {n}={p}" for n, p in recovery_files(wildcards).items())
 
 
 def paper_column(dataset):
