@@ -1,10 +1,11 @@
 # make run        - set up .venv on first use, then run the default workflow (digits, CPU, minutes)
-# make test       - set up .venv on first use, then run the test suite (includes the .test workflow)
-# make test-floor - the test suite in a second venv on the lowest versions pyproject.toml allows
+# make test       - set up .venv on first use, then run the fast lane (everything not marked slow)
+# make test-all   - lint, then the whole suite (the .test workflow, SLURM, torchrun, compile): what CI runs
+# make test-floor - the whole suite in a second venv on the lowest versions pyproject.toml allows
 VENV ?= .venv
 CORES ?= all
 # The torch build is machine-specific: override, e.g. make run TORCH="torch torchvision"
-# (README, "Installation": which driver each build needs, and a CUDA 12 build).
+# (docs/install.md: which driver each build needs, and a CUDA 12 build).
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 # faiss: the GPU wheels (faiss-gpu, CUDA 12) where an NVIDIA driver answers, else faiss-cpu.
 FAISS ?= $(shell nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
@@ -20,7 +21,7 @@ BIN := $(abspath $(VENV))/bin
 FLOOR_BIN := $(abspath $(FLOOR_VENV))/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test test-floor lint env clean
+.PHONY: run test test-all test-floor lint env clean
 
 env: $(VENV)/.installed
 
@@ -43,6 +44,9 @@ run: env
 	snakemake --cores $(CORES)
 
 test: env
+	python -m pytest -q -m "not slow"
+
+test-all: lint
 	python -m pytest -q
 
 # torch, torchvision and the rest at their floors (constraints-floor.txt), faiss-cpu
@@ -58,7 +62,7 @@ test-floor: $(FLOOR_VENV)/.installed
 lint: env
 	snakemake --lint
 	snakefmt --check workflow
-	ruff check lpa tests
+	ruff check lpa tests scripts
 
 clean:
 	rm -rf results .test/results .snakemake .test/.snakemake

@@ -17,29 +17,33 @@ s(x) has several readings (:data:`READINGS`), each written as a column:
 Also a balance summary that compares how evenly the pseudo-attributes and the class labels
 are spread, a diagnostic of the positive weights that LPA's SupCon term derives from a(y)
 (:func:`weight_diagnostic`) and, where the source knows which part lies where (``parts``), the
-recovery metrics of :mod:`lpa.recovery`.
+recovery metrics of :mod:`lpa.metrics.recovery`.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import re
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from lpa import recovery
-from lpa.io import atomic_path, read_json, run_main, setup_logging, write_json, write_parquet
-from lpa.shards import feature_shape, iter_local_features
+from lpa.io.artifacts import (
+    feature_shape,
+    image_scores_writer,
+    iter_local_features,
+    read_class_counts,
+    write_class_attributes,
+)
+from lpa.io.cli import run_main, setup_logging
+from lpa.io.files import read_json, write_json
+from lpa.metrics import recovery
+from lpa.targets.kinds import READINGS
+from lpa.targets.similarity import class_similarity
+from lpa.targets.weights import DIAGNOSED, diagnostic_summary
 
-READINGS = ("histogram", "maxcos", "softmax", "presence")
-COLUMNS = {"histogram": "attributes"}  # the column of each reading in class_attributes.parquet (else its name)
 SOFTMAX_TEMPERATURE = 0.1
 PRESENCE_SHARE = 0.05  # of the image's positions: 4 of an 8x8 map, about one 8x8-pixel part of a 32x32 image
 
@@ -124,122 +128,8 @@ def balance(values: Sequence[float]) -> dict:
     }
 
 
-def read_class_attributes(path: str | Path, num_classes: int, reading: str = "histogram") -> np.ndarray:
-    """The (C, K) matrix of class attribute vectors a(y) of one reading (:data:`READINGS`)."""
-    if reading not in READINGS:
-        raise ValueError(f"unknown reading {reading!r}; choose one of {list(READINGS)}")
-    table = pq.read_table(path).to_pandas().sort_values("label")
-    if list(table["label"]) != list(range(num_classes)):
-        raise ValueError(f"{path} must hold one row per class 0..{num_classes - 1}")
-    column = COLUMNS.get(reading, reading)
-    if column not in table:
-        raise ValueError(f"{path} has no column {column!r} (reading {reading}): rerun the attributes stage")
-    return np.stack(table[column].to_numpy()).astype(np.float32)
-
-
-SIMILARITY_PATTERN = r"cosine|cosine_pow[0-9]+|top[0-9]+|dominant|jaccard|label|none"
-# a fine-tuning run's similarity wildcard: another reading than the histogram prefixes the similarity
-RUN_SIMILARITY_PATTERN = (
-    rf"(({'|'.join(r for r in READINGS if r != 'histogram')})-)?"
-    rf"({SIMILARITY_PATTERN.removesuffix('|label|none')})|label|none"
-)
-
-
-def class_similarity(attributes: np.ndarray, kind: str) -> np.ndarray:
-    """(C, C) non-negative positive weights between classes from their attribute vectors a(y) (C, K).
-
-    ``cosine``: cos(a(y_i), a(y_j)), in [0, 1] since a(y) is a histogram; ``cosine_pow<p>``:
-    the cosine to the power p (sharper: small similarities fade); ``top<k>``: the cosine kept
-    for each class's k most similar other classes and itself, zero elsewhere; ``dominant``: 1
-    where the classes share their most frequent pseudo-attribute; ``jaccard``: the Jaccard
-    overlap |A_i & A_j| / |A_i | A_j| of the sets of prototypes each class holds, A_i those
-    above the midpoint of a(y_i)'s smallest and largest entries; ``label``: the identity
-    (plain SupCon, the control without attributes); ``none``: all zero (no SupCon positives).
-    """
-    a = np.asarray(attributes, dtype=np.float64)
-    if a.ndim != 2 or (a < 0).any():
-        raise ValueError(f"class attributes must be a non-negative (C, K) matrix, got shape {a.shape}")
-    if not re.fullmatch(SIMILARITY_PATTERN, kind):
-        raise ValueError(
-            f"unknown similarity {kind!r}; choose cosine, cosine_pow<p>, top<k>, dominant, jaccard, label or none"
-        )
-    c = len(a)
-    if kind == "label":
-        return np.eye(c, dtype=np.float32)
-    if kind == "none":
-        return np.zeros((c, c), np.float32)
-    if kind == "dominant":
-        top = a.argmax(1)
-        return (top[:, None] == top[None, :]).astype(np.float32)
-    if kind == "jaccard":
-        held = (a > (a.min(1, keepdims=True) + a.max(1, keepdims=True)) / 2).astype(np.float64)
-        union = held.sum(1)[:, None] + held.sum(1)[None, :] - held @ held.T
-        return np.where(union > 0, held @ held.T / np.maximum(union, 1), 0.0).astype(np.float32)
-    unit = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    cos = np.clip(unit @ unit.T, 0.0, 1.0)
-    if kind.startswith("cosine_pow"):
-        return (cos ** int(kind.removeprefix("cosine_pow"))).astype(np.float32)
-    if kind.startswith("top"):
-        k = int(kind.removeprefix("top"))
-        others = np.where(np.eye(c, dtype=bool), -np.inf, cos)
-        keep = np.argsort(-others, axis=1, kind="stable")[:, :k]
-        mask = np.eye(c, dtype=bool)
-        mask[np.arange(c)[:, None], keep] = True
-        return np.where(mask, cos, 0.0).astype(np.float32)
-    return cos.astype(np.float32)
-
-
-# The similarities balance.json diagnoses, whatever the config runs (so that adding a run does
-# not redo this stage); the ablation report diagnoses the configured ones itself.
-DIAGNOSED = ("label", "cosine", "cosine_pow2", "cosine_pow4", "top1", "top3")
-
-
-def weight_diagnostic(similarity: np.ndarray, train_counts: np.ndarray, batch_size: int) -> pd.DataFrame:
-    """Per anchor class: how LPA's SupCon term spreads its positive weight within a batch.
-
-    The contrast set of a step is the batch's 2B query and key embeddings. For an anchor of
-    class y, its own key has weight w(y, y) and each of the other B - 1 images enters twice,
-    of class c with probability p(c) = n_c / N (sampling as in training). With the expected
-    composition (the ratio of expected weights, close to the expected ratio at B >= 32):
-
-    - ``other_share``: the share of the anchor's positive weight on other classes,
-      sum_{c != y} m_c w(y, c) / sum_c m_c w(y, c), with m_y = 1 + 2(B - 1) p(y) and
-      m_c = 2(B - 1) p(c);
-    - ``effective_positives``: Kish's effective number (sum w)^2 / sum w^2 over the 2B - 1
-      other rows, from 1 + 2(B - 1) p(y) for plain SupCon up to 2B - 1 for a uniform target.
-    """
-    p = np.asarray(train_counts, np.float64) / np.sum(train_counts)
-    w = np.asarray(similarity, np.float64)
-    m = 2.0 * (batch_size - 1) * np.broadcast_to(p, w.shape)
-    m = m + np.eye(len(p))  # the anchor's own key
-    mass, square = (m * w).sum(1), (m * w**2).sum(1)
-    same = np.diag(m * w)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        other = np.where(mass > 0, (mass - same) / mass, np.nan)
-        effective = np.where(square > 0, mass**2 / square, np.nan)
-    return pd.DataFrame({"label": np.arange(len(p)), "other_share": other, "effective_positives": effective})
-
-
-def diagnostic_summary(attributes: np.ndarray, counts: pd.DataFrame, batch_size: int, kinds: Sequence[str]) -> dict:
-    """:func:`weight_diagnostic` per similarity, averaged over the classes of each shot group."""
-    out: dict = {"batch_size": batch_size, "rows": 2 * batch_size - 1, "similarities": {}}
-    for kind in kinds:
-        per_class = weight_diagnostic(class_similarity(attributes, kind), counts["train_count"].to_numpy(), batch_size)
-        per_class["group"] = counts["group"].to_numpy()
-        groups = per_class.groupby("group", sort=False)[["other_share", "effective_positives"]].mean()
-        out["similarities"][kind] = {
-            group: {"other_share": float(row["other_share"]), "effective_positives": float(row["effective_positives"])}
-            for group, row in groups.iterrows()
-        }
-    return out
-
-
-def _list_array(matrix: np.ndarray) -> pa.FixedSizeListArray:
-    return pa.FixedSizeListArray.from_arrays(pa.array(matrix.ravel(), type=pa.float32()), matrix.shape[1])
-
-
 class GroundTruth:
-    """What :func:`compute` keeps of every image when the source knows its parts (for :mod:`lpa.recovery`)."""
+    """What :func:`compute` keeps of every image when the source knows its parts (for :mod:`lpa.metrics.recovery`)."""
 
     def __init__(self) -> None:
         self.ids: list[np.ndarray] = []
@@ -253,8 +143,8 @@ class GroundTruth:
         self.cosines.append(cos.astype(np.float16))
 
     def metrics(self, source, vectors: dict[str, np.ndarray], height: int, width: int, similarities) -> dict:
-        """The recovery metrics against ``source``'s planted parts (:class:`lpa.parts.PartsSource`)."""
-        from lpa.parts import PARTS, positions_of, sharing
+        """The recovery metrics against ``source``'s planted parts (:class:`lpa.sources.parts.PartsSource`)."""
+        from lpa.sources.parts import PARTS, positions_of, sharing
 
         ids = np.concatenate(self.ids)
         masks = source.part_masks(ids)
@@ -293,9 +183,7 @@ def compute(
     sums = {r: np.zeros((num_classes, k), np.float64) for r in READINGS}
     counts = np.zeros(num_classes, np.int64)
     frequency = np.zeros(k, np.int64)
-    columns = [("scores" if r == "histogram" else r, pa.list_(pa.float32(), k)) for r in READINGS]
-    schema = pa.schema([("image_id", pa.int64()), ("label", pa.int64()), *columns])
-    with atomic_path(out_scores) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+    with image_scores_writer(out_scores, k) as write:
         for ids, labels, local in tqdm(iter_local_features(feature_paths), desc="attributes", mininterval=10):
             bad = labels[(labels < 0) | (labels >= num_classes)]
             if len(bad):
@@ -308,8 +196,7 @@ def compute(
             counts += np.bincount(labels, minlength=num_classes)
             if truth is not None:
                 truth.add(ids, scores, cos)
-            arrays = [pa.array(ids), pa.array(labels), *(_list_array(scores[r]) for r in READINGS)]
-            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+            write(ids, labels, scores)
     return {r: class_vectors(v, counts) for r, v in sums.items()}, counts, frequency
 
 
@@ -333,9 +220,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     setup_logging()
     centroids = np.load(args.centroids).astype(np.float32)
     normalize = bool(read_json(args.kmeans_stats)["config"]["normalize"])
-    class_counts = pd.read_csv(args.counts).sort_values("label")
+    class_counts = read_class_counts(args.counts)
     num_classes = len(class_counts)
-    from lpa.parts import source_of_split  # numpy and PIL only, like this stage
+    from lpa.sources.parts import source_of_split  # numpy and PIL only, like this stage
 
     source = source_of_split(args.split) if args.split else None
     truth = GroundTruth() if source is not None and args.out_recovery else None
@@ -343,10 +230,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     empty = np.flatnonzero(images == 0).tolist()
     if empty:
         log.warning("classes %s have no training images: their a(y) is all zeros", empty)
-    columns = [(COLUMNS.get(r, r), pa.list_(pa.float32(), len(centroids))) for r in READINGS]
-    schema = pa.schema([("label", pa.int64()), ("images", pa.int64()), *columns])
-    arrays = [pa.array(np.arange(num_classes)), pa.array(images), *(_list_array(vectors[r]) for r in READINGS)]
-    write_parquet(args.out_classes, pa.Table.from_arrays(arrays, schema=schema))
+    write_class_attributes(args.out_classes, vectors, images)
     if args.out_recovery:
         if truth is None:
             metrics = {"ground_truth": False, "reason": "the source does not know which part lies where"}

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from lpa.io import pyplot, run_main, save_figure, setup_logging
+from lpa.io.cli import run_main, setup_logging
+from lpa.io.plots import pyplot, save_figure
 
 log = logging.getLogger("lpa.curves")
 
@@ -41,7 +42,7 @@ def plot_curves(metrics: pd.DataFrame, title: str, path: str | Path) -> None:
     top1.set_title("train top-1 % (query view)")
     top1.legend(fontsize="small")
     if "stalled" in metrics and bool(metrics["stalled"].iloc[-1]):
-        title += "  -  STALLED: near chance while the loss falls (lpa.health)"
+        title += "  -  STALLED: near chance while the loss falls (lpa.training.monitor)"
     lr.plot(metrics["epoch"], metrics["lr"], color="tab:purple")
     lr.set_title("learning rate")
     for ax in (losses, top1, lr):

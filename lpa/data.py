@@ -1,33 +1,29 @@
 """Stage 1, data: the long-tailed split and the shot groups.
 
 The split is a Parquet table (``image_id``, ``label``, ``split``) whose schema metadata
-names the image source (:mod:`lpa.sources`), so later stages load pixels with
-:func:`lpa.sources.open_source`. Class counts are a CSV (``label``, ``train_count``, ``group``).
+names the image source (:mod:`lpa.sources.images`), so later stages load pixels with
+:func:`lpa.sources.images.open_source`. Class counts are a CSV (``label``, ``train_count``, ``group``);
+both are read and written by :mod:`lpa.io.artifacts`.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from lpa.cli import add_dataclass_arguments, dataclass_from_args
-from lpa.io import run_main, setup_logging, write_json, write_parquet, write_text
-from lpa.sources import long_tailed_counts, open_source
+from lpa.io.artifacts import GROUPS, write_class_counts, write_split
+from lpa.io.cli import add_dataclass_arguments, dataclass_from_args, run_main, setup_logging
+from lpa.io.files import write_json, write_text
+from lpa.sources.images import open_source
+from lpa.sources.longtail import long_tailed_counts
 
 log = logging.getLogger("lpa.data")
-
-GROUPS = ("many", "medium", "few")
-
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -77,33 +73,6 @@ def class_counts(split: pd.DataFrame, num_classes: int, many: int, few: int) -> 
     )
 
 
-def write_split(path: str | Path, split: pd.DataFrame, cfg: DataConfig, num_classes: int) -> None:
-    table = pa.Table.from_pandas(split, preserve_index=False)
-    meta = {**cfg.source_meta(), "num_classes": num_classes}
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"lpa": json.dumps(meta).encode()})
-    write_parquet(path, table)
-
-
-def read_split(path: str | Path) -> tuple[pd.DataFrame, dict]:
-    """The split table and its source description (:meth:`DataConfig.source_meta` plus ``num_classes``)."""
-    try:
-        table = pq.read_table(path)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"missing split table {path}; run the data stage first") from None
-    meta = (table.schema.metadata or {}).get(b"lpa")
-    if meta is None:
-        raise ValueError(f"{path} has no 'lpa' schema metadata: it was not written by lpa.data")
-    return table.to_pandas(), json.loads(meta)
-
-
-def read_class_counts(path: str | Path) -> pd.DataFrame:
-    frame = pd.read_csv(path)
-    missing = {"label", "train_count", "group"} - set(frame.columns)
-    if missing:
-        raise ValueError(f"{path} lacks columns {sorted(missing)}")
-    return frame.sort_values("label").reset_index(drop=True)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     add_dataclass_arguments(parser, DataConfig)
@@ -119,8 +88,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     source = open_source({**cfg.source_meta(), "download": cfg.download})
     split = source.make_split(cfg)
     counts = class_counts(split, source.num_classes, cfg.many, cfg.few)
-    write_split(args.out_split, split, cfg, source.num_classes)
-    write_text(args.out_counts, counts.to_csv(index=False))
+    write_split(args.out_split, split, {**cfg.source_meta(), "num_classes": source.num_classes})
+    write_class_counts(args.out_counts, counts)
     train_ids = "".join(f"{i}\n" for i in split.loc[split["split"] == "train", "image_id"])
     if args.out_train_ids:
         write_text(args.out_train_ids, train_ids)

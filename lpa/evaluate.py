@@ -17,13 +17,13 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from lpa.augment.recipes import eval_transform
-from lpa.checkpoints import load_checkpoint
-from lpa.cli import speed_default
-from lpa.data import GROUPS, read_class_counts, read_split
-from lpa.distributed import resolve_device
-from lpa.io import run_main, setup_logging, write_json, write_text
-from lpa.loaders import ImageDataset
-from lpa.sources import open_source
+from lpa.io.artifacts import GROUPS, read_class_counts, read_split
+from lpa.io.cli import run_main, setup_logging, speed_default
+from lpa.io.files import write_json, write_text
+from lpa.models.checkpoints import load_checkpoint
+from lpa.sources.images import open_source
+from lpa.sources.loaders import ImageDataset
+from lpa.training.distributed import resolve_device
 
 log = logging.getLogger("lpa.evaluate")
 
@@ -68,7 +68,10 @@ def summarize(per_class: pd.DataFrame) -> dict:
 
 
 def training_health(history: list[dict] | None) -> dict:
-    """The last epoch's balanced training top-1 and stall flag (:mod:`lpa.health`); None for an imported model."""
+    """The last epoch's balanced training top-1 and stall flag (:mod:`lpa.training.monitor`).
+
+    None for an imported model.
+    """
     last = history[-1] if history else {}
     return {"train_balanced_top1": last.get("train_balanced_top1"), "stalled": last.get("stalled")}
 

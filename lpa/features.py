@@ -3,7 +3,7 @@
 One shard holds a contiguous slice of the training images (by image id). Each row is one
 image: ``image_id``, ``label`` and ``features``, a fixed-size list of H*W*D values in
 (H, W, D) order; the schema metadata ``lpa`` records ``height``, ``width``, ``dim``.
-Read them back with :mod:`lpa.shards`.
+Read them back with :mod:`lpa.io.artifacts`.
 """
 
 from __future__ import annotations
@@ -21,14 +21,13 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from lpa.augment.recipes import eval_transform
-from lpa.checkpoints import load_checkpoint
-from lpa.cli import speed_default
-from lpa.data import read_split
-from lpa.distributed import resolve_device
-from lpa.io import atomic_path, run_main, setup_logging
-from lpa.loaders import ImageDataset
-from lpa.shards import feature_schema
-from lpa.sources import open_source
+from lpa.io.artifacts import feature_schema, read_split
+from lpa.io.cli import run_main, setup_logging, speed_default
+from lpa.io.files import atomic_path
+from lpa.models.checkpoints import load_checkpoint
+from lpa.sources.images import open_source
+from lpa.sources.loaders import ImageDataset
+from lpa.training.distributed import resolve_device
 
 log = logging.getLogger("lpa.features")
 

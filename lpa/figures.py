@@ -16,9 +16,11 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from lpa.data import read_class_counts, read_split
-from lpa.io import pyplot, read_json, run_main, save_figure, setup_logging
-from lpa.sources import open_source
+from lpa.io.artifacts import read_class_counts, read_split
+from lpa.io.cli import run_main, setup_logging
+from lpa.io.files import read_json
+from lpa.io.plots import pyplot, save_figure
+from lpa.sources.images import open_source
 
 log = logging.getLogger("lpa.figures")
 

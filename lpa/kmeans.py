@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lpa.cli import add_dataclass_arguments, dataclass_from_args
-from lpa.io import atomic_path, run_main, setup_logging, write_json
-from lpa.shards import iter_local_features, open_features
+from lpa.io.artifacts import iter_local_features, open_features
+from lpa.io.cli import add_dataclass_arguments, dataclass_from_args, run_main, setup_logging
+from lpa.io.files import atomic_path, write_json
 
 log = logging.getLogger("lpa.kmeans")
 
@@ -215,7 +215,7 @@ def fit(points: np.ndarray, cfg: KMeansConfig) -> tuple[np.ndarray, np.ndarray, 
         centroids, assign, trace, device, faiss_record = faiss_kmeans(points, cfg)
     else:
         try:
-            from lpa.kmeans_torch import torch_kmeans
+            from lpa.clustering.torch_kmeans import torch_kmeans
         except ImportError as err:
             raise ValueError(f"kmeans backend torch needs PyTorch in this environment: {err}") from None
         centroids, assign, trace, device = torch_kmeans(points, cfg.k, cfg.niter, cfg.nredo, cfg.seed, cfg.normalize)

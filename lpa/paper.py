@@ -18,8 +18,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from lpa.io import read_json, run_main, setup_logging, write_text
-from lpa.tables import t_interval
+from lpa.io.cli import run_main, setup_logging
+from lpa.io.files import read_json, write_text
+from lpa.metrics.stats import t_interval
 
 log = logging.getLogger("lpa.paper")
 

@@ -13,14 +13,14 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
-from lpa.attributes import diagnostic_summary, read_class_attributes
-from lpa.cli import name_path_pairs
-from lpa.data import GROUPS, read_class_counts
-from lpa.io import pyplot, read_json, run_main, save_figure, setup_logging, write_text
+from lpa.io.artifacts import GROUPS, read_class_attributes, read_class_counts
+from lpa.io.cli import name_path_pairs, run_main, setup_logging
+from lpa.io.files import read_json, write_text
+from lpa.io.plots import pyplot, save_figure
+from lpa.metrics.stats import t_interval
+from lpa.targets.weights import diagnostic_summary
 
 log = logging.getLogger("lpa.tables")
 
@@ -29,26 +29,16 @@ COLUMNS = (*GROUPS, "all")
 
 def accuracy_table(summaries: Sequence[tuple[str, dict]]) -> pd.DataFrame:
     """One row per method: ``method``, many, medium, few, all (mean top-1 %), ``seeds``, ``stalled_seeds``
-    (how many of its runs :mod:`lpa.health` flagged as not learning) and ``<col>_std``."""
+    (how many of its runs :mod:`lpa.training.monitor` flagged as not learning) and ``<col>_std``."""
     frame = pd.DataFrame([{"method": name, **{c: s[c] for c in COLUMNS}, "stalled": bool(s.get("stalled"))}
                           for name, s in summaries])  # fmt: skip
     frame[list(COLUMNS)] = frame[list(COLUMNS)].astype(float)
     grouped = frame.groupby("method", sort=False)
     table = grouped[list(COLUMNS)].mean()
     table["seeds"] = grouped.size()
-    table["stalled_seeds"] = grouped["stalled"].sum()  # runs flagged by lpa.health: near chance in training
+    table["stalled_seeds"] = grouped["stalled"].sum()  # runs flagged by lpa.training.monitor: near chance in training
     std = grouped[list(COLUMNS)].std(ddof=1).add_suffix("_std")
     return pd.concat([table, std], axis=1).reset_index()
-
-
-def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and two-sided t-interval of ``values`` (NaN bounds with fewer than two, NaN mean with none)."""
-    n = len(values)
-    mean = float(np.mean(values)) if n else np.nan
-    if n < 2:
-        return mean, np.nan, np.nan
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * np.std(values, ddof=1) / np.sqrt(n))
-    return mean, mean - half, mean + half
 
 
 def paired_differences(summaries: Sequence[tuple[str, dict]], pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
@@ -97,7 +87,7 @@ def paired_markdown(paired: pd.DataFrame) -> str:
 
 
 def weights_markdown(diagnostics: Sequence[tuple[str, dict]]) -> str:
-    """Positive-weight diagnostics (:func:`lpa.attributes.diagnostic_summary`), mean over runs of a K.
+    """Positive-weight diagnostics (:func:`lpa.targets.weights.diagnostic_summary`), mean over runs of a K.
 
     One row per (K, similarity, shot group): the share of an anchor's SupCon positive weight on
     other classes, and the effective number of positives out of the 2B - 1 other rows.
@@ -134,7 +124,7 @@ def to_markdown(table: pd.DataFrame) -> str:
         lines.append(f"| {method(row)} | " + " | ".join(cell(row, c) for c in COLUMNS) + f" | {row['seeds']} |")
     if table.get("stalled_seeds", pd.Series(dtype=int)).any():
         lines += ["", "STALLED: the run's balanced training top-1 stayed near chance while its loss fell "
-                  "(lpa.health; `stalled` in its metrics.jsonl): its numbers do not measure the method. "
+                  "(lpa.training.monitor; `stalled` in its metrics.jsonl): its numbers do not measure the method. "
                   "See the README, 'A baseline that is seen to learn'."]  # fmt: skip
     return "\n".join(lines) + "\n"
 

@@ -12,74 +12,30 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
-import random
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from lpa import distributed, health
-from lpa.attributes import read_class_attributes
 from lpa.augment.recipes import CROP_RECIPES, DEVICE_RECIPES, BatchRecipe, decode_crop_transform, train_transform
-from lpa.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
-from lpa.cli import add_dataclass_arguments, dataclass_from_args, speed_default
-from lpa.config import TrainConfig
-from lpa.data import read_class_counts, read_split
-from lpa.io import run_main, setup_logging, write_json, write_text
-from lpa.loaders import DeviceFinisher, DeviceLoader, ImageDataset
-from lpa.models import LongTailNet
-from lpa.objectives import CrossEntropyObjective, LPAObjective, PaCoObjective
-from lpa.sources import open_source
+from lpa.io.artifacts import read_class_attributes, read_class_counts, read_split
+from lpa.io.cli import add_dataclass_arguments, dataclass_from_args, run_main, setup_logging, speed_default
+from lpa.io.files import write_json, write_text
+from lpa.models.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
+from lpa.models.networks import LongTailNet
+from lpa.sources.images import open_source
+from lpa.sources.loaders import DeviceFinisher, DeviceLoader, ImageDataset
+from lpa.training import distributed, monitor
+from lpa.training.config import TrainConfig
+from lpa.training.step import LOSS_NAMES, build_objective, learning_rate, seed_everything, to_device, train_step
 
 log = logging.getLogger("lpa.train")
-
-LOSS_NAMES = ("loss", "ce", "paco", "supcon")  # what an objective may report
-
-
-def learning_rate(cfg: TrainConfig, epoch: int) -> float:
-    """Learning rate of the 0-based ``epoch``, held for the whole epoch, as PaCo's scripts set it.
-
-    ``step`` is ``adjust_learning_rate`` of ``paco_cifar.py``: ``lr * (e + 1) / W`` while
-    ``e <= W`` (so epoch W runs at 1.1 lr, as there), then ``lr_decay`` once per milestone
-    that ``e`` has passed (``e > m``: 320 and 360 give epochs 322-361 at 0.1 lr).
-    ``cosine`` is ``paco_lt.py``'s: ``lr * (e + 1) / W`` while ``e < W``, then
-    ``lr * (1 + cos(pi * (e - W + 1) / (E - W + 1))) / 2``.
-    """
-    warmup = cfg.warmup_epochs
-    if cfg.schedule == "step":
-        if warmup and epoch <= warmup:
-            return cfg.lr * (epoch + 1) / warmup
-        return cfg.lr * cfg.lr_decay ** sum(epoch > m for m in cfg.milestones)
-    if epoch < warmup:
-        return cfg.lr * (epoch + 1) / warmup
-    return 0.5 * cfg.lr * (1 + math.cos(math.pi * (epoch - warmup + 1) / (cfg.epochs - warmup + 1)))
-
-
-def build_objective(cfg: TrainConfig, counts: Sequence[int], attributes: np.ndarray | None) -> torch.nn.Module:
-    paco = dict(alpha=cfg.paco_alpha, beta=cfg.paco_beta, gamma=cfg.paco_gamma, temperature=cfg.paco_temperature)
-    if cfg.objective == "ce":
-        return CrossEntropyObjective()
-    if cfg.objective == "paco":
-        return PaCoObjective(counts, **paco)
-    if attributes is None:
-        raise ValueError("objective lpa needs --attributes (the class attribute vectors)")
-    return LPAObjective(
-        counts,
-        attributes,
-        **paco,
-        lpa_alpha=cfg.lpa_alpha,
-        supcon_temperature=cfg.supcon_temperature,
-        similarity=cfg.similarity,
-    )
-
 
 SPEED_FIELDS = ("device", "num_workers", "compile")  # may differ between the slices of one run
 
@@ -91,62 +47,6 @@ def same_run(saved: dict | None, resolved: dict) -> bool:
     return {k: v for k, v in saved.items() if k not in SPEED_FIELDS} == {
         k: v for k, v in resolved.items() if k not in SPEED_FIELDS
     }
-
-
-def seed_everything(seed: int, epoch: int, rank: int) -> None:
-    """Augmentation randomness from (seed, epoch, rank) alone, so a resumed epoch replays exactly."""
-    value = seed * 1_000_003 + epoch * 1_009 + rank
-    torch.manual_seed(value)
-    np.random.seed(value % 2**32)
-    random.seed(value)
-
-
-def train_step(
-    net: torch.nn.Module,
-    objective: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    views,
-    labels: torch.Tensor,
-    sums: torch.Tensor,
-    first_bad: torch.Tensor,
-    step: int,
-    amp: bool = False,
-    per_class: torch.Tensor | None = None,
-) -> tuple[str, ...]:
-    """One SGD step that reads nothing back from the device (no host sync); returns the loss names.
-
-    ``sums`` (len(LOSS_NAMES) + 2,) float64 on the device accumulates each loss times the batch,
-    the correct predictions and the images seen; ``first_bad`` (1,) long holds the first step
-    whose loss was not finite (-1: none); ``per_class`` (2, C) float64, if given, the correct
-    predictions and the images seen of each class. All are read once per epoch.
-    """
-    device_type = labels.device.type
-    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp):
-        losses, logits = objective(net, views, labels)
-    optimizer.zero_grad(set_to_none=True)
-    losses["loss"].backward()
-    optimizer.step()
-    with torch.no_grad():
-        batch = labels.shape[0]
-        zero = sums.new_zeros(())
-        terms = torch.stack([losses[n].detach().to(sums.dtype) if n in losses else zero for n in LOSS_NAMES])
-        sums[: len(LOSS_NAMES)] += terms * batch
-        hits = logits.argmax(1) == labels
-        sums[-2] += hits.sum()
-        sums[-1] += batch
-        if per_class is not None:
-            per_class[0].index_add_(0, labels, hits.to(per_class.dtype))
-            per_class[1].index_add_(0, labels, torch.ones_like(labels, dtype=per_class.dtype))
-        bad = ~torch.isfinite(losses["loss"].detach())
-        first_bad.copy_(torch.where(bad & (first_bad < 0), step, first_bad))
-    return tuple(losses)
-
-
-def _to(views, device):
-    """Views on ``device``; on CUDA in channels_last, the layout its convolutions run fastest in."""
-    layout = torch.channels_last if device.type == "cuda" else torch.preserve_format
-    move = lambda v: v.to(device, non_blocking=True, memory_format=layout)  # noqa: E731
-    return tuple(move(v) for v in views) if isinstance(views, (list, tuple)) else move(views)
 
 
 def build_loader(cfg: TrainConfig, source, train_rows, sampler, device: torch.device, rank: int):
@@ -325,7 +225,7 @@ def run_epoch(run: Run, net: torch.nn.Module, sampler, loader, step_fn, epoch: i
     first_bad = torch.full((1,), -1, dtype=torch.long, device=device)
     amp = cfg.amp and device.type == "cuda"
     for step, (views, labels) in enumerate(bar):
-        views, labels = _to(views, device), labels.to(device, non_blocking=True)
+        views, labels = to_device(views, device), labels.to(device, non_blocking=True)
         reported = step_fn(net, run.objective, run.optimizer, views, labels, sums, first_bad, step, amp, per_class)
     # the epoch's one read-back: before any checkpoint of it is written
     if int(first_bad) >= 0:
@@ -339,7 +239,7 @@ def run_epoch(run: Run, net: torch.nn.Module, sampler, loader, step_fn, epoch: i
         "lr": lr,
         **{name: float(totals[i]) / seen for i, name in enumerate(LOSS_NAMES) if name in reported},
         "train_top1": 100.0 * float(totals[-2]) / seen,  # raw-logit argmax, as PaCo logs it
-        "train_balanced_top1": health.balanced_top1(*class_totals),  # not biased by the class prior
+        "train_balanced_top1": monitor.balanced_top1(*class_totals),  # not biased by the class prior
         "seconds": seconds,
         "images_per_second": seen / seconds,
     }
@@ -348,7 +248,7 @@ def run_epoch(run: Run, net: torch.nn.Module, sampler, loader, step_fn, epoch: i
 def end_epoch(run: Run, history: list[dict], record: dict) -> None:
     """The epoch's record checked for a stall and added to ``history``; process 0 logs it and writes
     ``last.pt`` and ``metrics.jsonl``."""
-    reason = health.stall_reason([*history, record], run.num_classes, health.first_checked_epoch(run.cfg.epochs))
+    reason = monitor.stall_reason([*history, record], run.num_classes, monitor.first_checked_epoch(run.cfg.epochs))
     record["stalled"] = reason is not None
     history.append(record)
     if run.ctx.is_main:

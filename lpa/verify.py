@@ -18,9 +18,9 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from lpa.cli import add_dataclass_arguments, dataclass_from_args
-from lpa.io import run_main, setup_logging, sha256, write_json
-from lpa.sources import read_list_file
+from lpa.io.cli import add_dataclass_arguments, dataclass_from_args, run_main, setup_logging
+from lpa.io.files import sha256, write_json
+from lpa.sources.images import read_list_file
 
 log = logging.getLogger("lpa.verify")
 

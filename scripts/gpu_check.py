@@ -8,7 +8,7 @@
 2. Dense feature extraction of ResNet-32 (8x8x64 maps): images per second.
 3. K-means on random local features: faiss (GPU when faiss has one) and the torch backend,
    each in a child process (faiss and torch are never loaded together).
-4. ``lpa.bench`` on the CIFAR100-LT config: the PIL worker path against the device path (eager
+4. ``lpa.tools.throughput`` on the CIFAR100-LT config: the PIL worker path against the device path (eager
    and compiled), our step against one written as PaCo's reference loop (a read-back every
    step), training images/s of each path, their ratios in this one run, and what 400 epochs of
    IF 100 take.
@@ -28,9 +28,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lpa.bench import bench, ratio_lines  # noqa: E402
-from lpa.models import LongTailNet, ModelConfig  # noqa: E402
-from lpa.objectives import PaCoObjective  # noqa: E402
+from lpa.models.networks import LongTailNet, ModelConfig  # noqa: E402
+from lpa.tools.throughput import bench, ratio_lines  # noqa: E402
+from lpa.training.objectives import PaCoObjective  # noqa: E402
 
 KMEANS_CHILD = """
 import json, sys, time, numpy as np

@@ -1,13 +1,18 @@
+import pytest
 import torch
+
+from lpa import data
 
 
 def pytest_configure(config):
     torch.set_num_threads(1)
 
 
-import pytest  # noqa: E402
-
-from lpa import data  # noqa: E402
+def pytest_collection_modifyitems(items):
+    """Everything under tests/end_to_end/ (Snakemake, SLURM, torchrun, the environments) is the slow lane."""
+    for item in items:
+        if "end_to_end" in item.path.parts:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

@@ -66,3 +66,15 @@ def photo_like(n: int, size: int = 32, channels: int = 3, seed: int = 0) -> np.n
         out.append(np.clip(smooth + rng.randint(-20, 21, smooth.shape), 0, 255).astype(np.uint8))
     images = np.stack(out)
     return images[..., :1] if channels == 1 else images
+
+
+def write_shard(path, ids, labels, local):
+    """A float32 feature shard in the features stage's format: local (n, P, D) as a 1 x P map of D-vectors."""
+    import pyarrow as pa
+
+    from lpa.io.artifacts import shard_writer
+
+    local = np.asarray(local, np.float32)
+    n, p, d = local.shape
+    with shard_writer(path, pa.float32(), 1, p, d) as write:
+        write(np.asarray(ids, np.int64), np.asarray(labels, np.int64), local.reshape(n, p * d))

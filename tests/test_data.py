@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
 
-from lpa.data import DataConfig, class_counts, read_split, shot_group, write_split
-from lpa.sources import DigitsSource, long_tailed_counts
+from lpa.data import DataConfig, class_counts, shot_group
+from lpa.io.artifacts import read_split, write_split
+from lpa.sources.images import DigitsSource
+from lpa.sources.longtail import long_tailed_counts
 
 
 @pytest.mark.parametrize("count,group", [(101, "many"), (100, "medium"), (20, "medium"), (19, "few"), (0, "few")])
@@ -21,7 +23,7 @@ def test_default_digits_split_is_balanced_disjoint_and_has_every_group(tmp_path)
     counts = class_counts(split, 10, cfg.many, cfg.few)
     assert counts["train_count"].tolist() == long_tailed_counts(cfg.n_max, cfg.imbalance_factor, 10)
     assert set(counts["group"]) == {"many", "medium", "few"}
-    write_split(tmp_path / "split.parquet", split, cfg, 10)
+    write_split(tmp_path / "split.parquet", split, {**cfg.source_meta(), "num_classes": 10})
     back, meta = read_split(tmp_path / "split.parquet")
     assert meta == {"source": "digits", "root": "", "num_classes": 10}
     assert back.equals(split)

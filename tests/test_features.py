@@ -3,13 +3,13 @@ import pyarrow.dataset as ds
 import pytest
 import torch
 
-from lpa.checkpoints import load_checkpoint
-from lpa.data import read_split
+from lpa.augment.recipes import eval_transform
 from lpa.features import extract_shard, parse_shard
-from lpa.shards import iter_local_features, open_features
-from lpa.sources import DigitsSource
-from lpa.train import TrainConfig, train
-from lpa.transforms import eval_transform
+from lpa.io.artifacts import iter_local_features, open_features, read_split
+from lpa.models.checkpoints import load_checkpoint
+from lpa.sources.images import DigitsSource
+from lpa.train import train
+from lpa.training.config import TrainConfig
 
 
 def test_parse_shard():

@@ -75,7 +75,7 @@ def test_torch_and_faiss_backends_agree(normalize):
 
 
 def test_torch_backend_reseeds_empty_clusters():
-    from lpa.kmeans_torch import torch_kmeans
+    from lpa.clustering.torch_kmeans import torch_kmeans
 
     points = np.concatenate([np.zeros((50, 2)), np.ones((50, 2)) * 10, [[100.0, 100.0]]]).astype(np.float32)
     _, assign, trace, _ = torch_kmeans(points, k=3, niter=10, seed=0, spherical=False, device="cpu")
@@ -97,7 +97,7 @@ def test_auto_backend_on_a_machine_without_gpus(monkeypatch):
 
 
 def test_load_points_subsamples_shards_within_budget_and_balanced(tmp_path):
-    from test_attributes import write_shard
+    from fakedata import write_shard
 
     from lpa.kmeans import load_points
 

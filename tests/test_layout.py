@@ -1,4 +1,8 @@
-"""The package's layout: its imports form no circle, and no module or function outgrows a reading.
+"""The package's layout: stages at the top, libraries in folders, no import circle, nothing too long to read.
+
+The top of ``lpa/`` holds the stage modules only, each run by a Snakemake rule as
+``python -m lpa.<stage>`` and imported by no other module; libraries sit in folders named for
+what they hold, and the tools run by hand (``lpa.tools``) are imported by nothing outside it.
 
 The import graph is read from the source (``ast``): every ``import lpa...`` and ``from lpa...
 import`` at module level and inside functions (a package's ``__init__`` that re-exports its
@@ -6,9 +10,11 @@ modules, as ``lpa.losses``, is not an import of it by them); a circle is named m
 """
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "lpa"
+RULES = PACKAGE.parent / "workflow" / "rules"
 MAX_FUNCTION_LINES = 80
 MAX_MODULE_LINES = 450
 
@@ -70,8 +76,9 @@ def find_circle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_the_package_imports_form_no_circle():
     graph = import_graph()
-    assert {"lpa.train", "lpa.checkpoints", "lpa.augment.recipes"} <= set(graph)
-    assert "lpa.config" in graph["lpa.checkpoints"] and "lpa.augment.steps" in graph["lpa.augment.recipes"]
+    assert {"lpa.train", "lpa.models.checkpoints", "lpa.augment.recipes"} <= set(graph)
+    assert "lpa.models.networks" in graph["lpa.models.checkpoints"]
+    assert "lpa.augment.steps" in graph["lpa.augment.recipes"]
     circle = find_circle(graph)
     assert circle is None, "import circle: " + " -> ".join(circle)
 
@@ -81,7 +88,7 @@ def test_a_circle_is_found_and_named():
     assert find_circle(graph) == ["a", "b", "c", "a"]
     assert find_circle({"a": {"b"}, "b": set()}) is None
     tree = ast.parse("def f():\n    from lpa import train\n")  # an import inside a function counts
-    assert imported("lpa.checkpoints", next(n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom))) == {
+    assert imported("lpa.models.checkpoints", next(n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom))) == {
         "lpa.train"
     }
 
@@ -98,3 +105,25 @@ def test_no_module_or_function_is_too_long_to_read():
                 if (lines := node.end_lineno - start + 1) > MAX_FUNCTION_LINES:
                     too_long.append(f"{name}.{node.name} (line {node.lineno}): {lines} lines (at most 80)")
     assert not too_long, "\n".join(too_long)
+
+
+def stage_modules() -> set[str]:
+    """The modules the workflow's rules run (``python -m lpa.<stage>``, or a rule's launcher ``-m lpa.train``)."""
+    text = "".join(p.read_text() for p in sorted(RULES.glob("*.smk")))
+    return set(re.findall(r"-m (lpa\.[a-z_.]+)", text))
+
+
+def test_the_top_of_the_package_holds_the_stages_and_nothing_else():
+    top = {n for n, p in MODULES.items() if p.parent == PACKAGE and p.name != "__init__.py"}
+    stages = stage_modules()
+    assert {"lpa.data", "lpa.train", "lpa.kmeans", "lpa.attributes", "lpa.import_paco"} <= stages
+    assert stages - top == set(), f"modules run by rules but not at the top of lpa/: {sorted(stages - top)}"
+    assert top - stages == set(), f"modules at the top of lpa/ that no rule runs (a library belongs in a folder): "\
+        f"{sorted(top - stages)}"
+
+
+def test_no_stage_module_or_tool_is_imported_by_another_module():
+    graph, stages = import_graph(), stage_modules()
+    wrong = [f"{a} imports {b}" for a, edges in sorted(graph.items()) for b in sorted(edges)
+             if b in stages or (b.startswith("lpa.tools.") and not a.startswith("lpa.tools"))]  # fmt: skip
+    assert not wrong, "a stage (or a tool) is an entry point, not a library: " + "; ".join(wrong)

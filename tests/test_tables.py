@@ -73,7 +73,7 @@ def test_main_writes_csv_markdown_and_plot(tmp_path):
 
 
 def test_benchmark_summary_groups_jobs_by_stage(tmp_path):
-    from lpa.benchmarks import collect, stage_table
+    from lpa.tools.stage_times import collect, stage_table
 
     header = "s\th:m:s\tmax_rss\n"
     for rel, seconds in [("data.tsv", 2.0), ("seed0/baseline/ce.tsv", 10.0), ("seed1/baseline/ce.tsv", 30.0)]:

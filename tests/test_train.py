@@ -9,9 +9,11 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from lpa.checkpoints import load_checkpoint
-from lpa.objectives import PaCoObjective
-from lpa.train import TrainConfig, learning_rate, train
+from lpa.models.checkpoints import load_checkpoint
+from lpa.train import train
+from lpa.training.config import TrainConfig
+from lpa.training.objectives import PaCoObjective
+from lpa.training.step import learning_rate
 
 TINY = dict(
     depth=8, widths=(4, 8, 8), strides=(1, 1, 2), augment="digits", batch_size=32, lr=0.05, warmup_epochs=0,
@@ -147,9 +149,9 @@ class ScalarReads(TorchDispatchMode):
 
 @pytest.mark.parametrize("objective", ["paco", "lpa"])
 def test_a_training_step_reads_nothing_back_from_the_device(objective):
-    from lpa.models import LongTailNet, ModelConfig
-    from lpa.objectives import LPAObjective
-    from lpa.train import LOSS_NAMES, train_step
+    from lpa.models.networks import LongTailNet, ModelConfig
+    from lpa.training.objectives import LPAObjective
+    from lpa.training.step import LOSS_NAMES, train_step
 
     torch.manual_seed(0)
     model = LongTailNet(ModelConfig(depth=8, widths=(4, 8, 8), in_channels=1, proj_dims=(8, 4), queue_size=16), 5)
@@ -207,6 +209,7 @@ def test_both_augmentation_paths_train_and_replay_an_epoch(digits_split, tmp_pat
     assert where in caplog.text
 
 
+@pytest.mark.slow  # torch.compile of a training step: minutes
 def test_compiled_training_step_matches_the_eager_one(digits_split, tmp_path):
     split, counts = digits_split
     eager = train(tiny("paco", epochs=1), split, counts, tmp_path / "eager")
@@ -217,8 +220,8 @@ def test_compiled_training_step_matches_the_eager_one(digits_split, tmp_path):
 
 def test_device_loader_replays_an_epoch_and_changes_with_the_next():
     from lpa.augment.recipes import BatchRecipe
-    from lpa.distributed import Context, GlobalBatchSampler
-    from lpa.loaders import DeviceLoader
+    from lpa.sources.loaders import DeviceLoader
+    from lpa.training.distributed import Context, GlobalBatchSampler
 
     pixels = torch.randint(0, 256, (40, 1, 8, 8), dtype=torch.uint8)
     sampler = GlobalBatchSampler(40, 16, 0, Context(0, 1, 0), True)
@@ -268,10 +271,10 @@ def test_device_finisher_finishes_the_workers_crops_and_replays_an_epoch(jpeg_sp
     from torch.utils.data import DataLoader
 
     from lpa.augment.recipes import BatchRecipe, decode_crop_transform
-    from lpa.data import read_split
-    from lpa.distributed import Context, GlobalBatchSampler
-    from lpa.loaders import DeviceFinisher, ImageDataset
-    from lpa.sources import open_source
+    from lpa.io.artifacts import read_split
+    from lpa.sources.images import open_source
+    from lpa.sources.loaders import DeviceFinisher, ImageDataset
+    from lpa.training.distributed import Context, GlobalBatchSampler
 
     split, meta = read_split(jpeg_split[0])
     train_rows = split[split["split"] == "train"]

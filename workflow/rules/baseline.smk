@@ -50,5 +50,5 @@ rule import_paco:
     params:
         flags=lambda wc: train_flags(wc, "paco", "baseline"),
     shell:
-        "python -m lpa.checkpoints {params.flags} --paco-checkpoint {input.checkpoint} --split {input.split}"
+        "python -m lpa.import_paco {params.flags} --paco-checkpoint {input.checkpoint} --split {input.split}"
         " --out-model {output.model} --out-provenance {output.provenance} > {log} 2>&1"

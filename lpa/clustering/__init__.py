@@ -1,0 +1,1 @@
+"""K-means backends beside faiss."""

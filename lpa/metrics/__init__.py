@@ -1,0 +1,1 @@
+"""Numbers computed from results: recovery of planted parts, and intervals over seeds."""

@@ -1,0 +1,1 @@
+"""Networks that return their dense feature map, their feature sizes, and checkpoints."""

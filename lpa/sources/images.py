@@ -1,0 +1,202 @@
+"""Image sources: where the pixels come from, and the long-tailed subset each source keeps.
+
+A source (digits, CIFAR-100, list files, and the planted parts of :mod:`lpa.sources.parts`) loads an
+image by id (``load``: a PIL image; the in-memory ones also ``pixels``: uint8 arrays for the
+device path) and makes its split (``make_split(cfg)``, ``cfg`` the data stage's
+:class:`lpa.data.DataConfig`): a table (``image_id``, ``label``, ``split``). :func:`open_source`
+opens the source a split's metadata describes. No torch here (torchvision only to download
+CIFAR-100).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from lpa.sources.longtail import long_tailed_indices
+from lpa.sources.parts import PartsSource
+
+
+def _frame(ids, labels, splits) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"image_id": np.asarray(ids, np.int64), "label": np.asarray(labels, np.int64), "split": list(splits)}
+    )
+
+
+class DigitsSource:
+    """scikit-learn's bundled handwritten digits: 1,797 real 8x8 grey images in 10 classes, no download."""
+
+    in_channels = 1
+
+    def __init__(self) -> None:
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        # Pixel values are counts 0..16 of an 4x4-downsampled 32x32 bitmap.
+        self.images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
+        self.targets = digits.target.astype(np.int64)
+        self.num_classes = 10
+
+    def load(self, image_id: int) -> Image.Image:
+        return Image.fromarray(self.images[image_id], mode="L")
+
+    def pixels(self, image_ids: Sequence[int]) -> np.ndarray:
+        """(N, H, W, C) uint8 pixels of ``image_ids``: what device augmentation starts from."""
+        return self.images[np.asarray(image_ids)][..., None]
+
+    def make_split(self, cfg) -> pd.DataFrame:
+        """Balanced seeded test set, long-tailed training set from the rest."""
+        targets = self.targets
+        rng = np.random.RandomState(cfg.split_seed)
+        test = []
+        for c in range(self.num_classes):
+            idx = np.where(targets == c)[0]
+            if len(idx) <= cfg.test_per_class:
+                raise ValueError(f"class {c} has {len(idx)} images, not more than test_per_class={cfg.test_per_class}")
+            test.append(rng.choice(idx, cfg.test_per_class, replace=False))
+        test_ids = np.sort(np.concatenate(test))
+        pool = np.setdiff1d(np.arange(len(targets)), test_ids)
+        train_ids = np.sort(pool[long_tailed_indices(targets[pool], cfg.imbalance_factor, cfg.split_seed, cfg.n_max)])
+        ids = np.concatenate([train_ids, test_ids])
+        return _frame(ids, targets[ids], ["train"] * len(train_ids) + ["test"] * len(test_ids))
+
+
+class Cifar100Source:
+    """CIFAR-100 in its python pickle layout under ``root/cifar-100-python/{train,test}``.
+
+    Image ids 0..49,999 are the training images, 50,000..59,999 the test images.
+    """
+
+    in_channels = 3
+    FILES = ("train", "test")
+    TEST_OFFSET = 50_000
+
+    def __init__(self, root: str, download: bool = False) -> None:
+        folder = Path(root) / "cifar-100-python"
+        missing = [str(folder / f) for f in self.FILES if not (folder / f).exists()]
+        if missing and download:
+            from torchvision.datasets import CIFAR100
+
+            for train in (True, False):  # torchvision fetches and checks the archive's MD5
+                CIFAR100(root, train=train, download=True)
+            missing = []
+        if missing:
+            raise FileNotFoundError(
+                f"CIFAR-100 not found: expected {missing} (python version of CIFAR-100, extracted from "
+                f"cifar-100-python.tar.gz); set download: true on a machine with internet access"
+            )
+        self.data, self.targets = {}, {}
+        for name in self.FILES:
+            self.data[name], self.targets[name] = _read_cifar_pickle(folder / name)
+        self.num_classes = 100
+
+    def load(self, image_id: int) -> Image.Image:
+        part, i = ("test", image_id - self.TEST_OFFSET) if image_id >= self.TEST_OFFSET else ("train", image_id)
+        return Image.fromarray(self.data[part][i])
+
+    def pixels(self, image_ids: Sequence[int]) -> np.ndarray:
+        """(N, 32, 32, 3) uint8 pixels of ``image_ids``: what device augmentation starts from."""
+        ids = np.asarray(image_ids)
+        out = np.empty((len(ids), 32, 32, 3), np.uint8)
+        test = ids >= self.TEST_OFFSET
+        out[~test] = self.data["train"][ids[~test]]
+        out[test] = self.data["test"][ids[test] - self.TEST_OFFSET]
+        return out
+
+    def make_split(self, cfg) -> pd.DataFrame:
+        """The LDAM-DRW / PaCo long-tailed training subset and the full balanced test set."""
+        train = np.sort(long_tailed_indices(self.targets["train"], cfg.imbalance_factor, cfg.split_seed, cfg.n_max))
+        test = np.arange(len(self.targets["test"]))
+        ids = np.concatenate([train, test + self.TEST_OFFSET])
+        labels = np.concatenate([self.targets["train"][train], self.targets["test"]])
+        return _frame(ids, labels, ["train"] * len(train) + ["test"] * len(test))
+
+
+def _read_cifar_pickle(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 32, 32, 3) uint8 images and (N,) fine labels of one CIFAR-100 pickle file."""
+    import pickle
+
+    try:
+        with open(path, "rb") as fh:
+            entry = pickle.load(fh, encoding="latin1")
+        data = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        labels = np.asarray(entry["fine_labels"], dtype=np.int64)
+    except (pickle.UnpicklingError, KeyError, ValueError, EOFError) as err:
+        raise ValueError(f"{path} is not a CIFAR-100 python pickle: {err!r}") from None
+    if len(data) != len(labels):
+        raise ValueError(f"{path}: {len(data)} images but {len(labels)} labels")
+    return np.ascontiguousarray(data), labels
+
+
+def read_list_file(path: str | Path) -> pd.DataFrame:
+    """``relative/path label`` lines -> DataFrame(path, label); errors name the file and line."""
+    paths, labels = [], []
+    try:
+        lines = Path(path).read_text().splitlines()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"missing list file {path}") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        parts = line.rsplit(maxsplit=1)
+        if len(parts) != 2 or not parts[1].lstrip("-").isdigit() or int(parts[1]) < 0:
+            raise ValueError(f"{path}:{number}: expected 'relative/path label', got {line!r}")
+        paths.append(parts[0])
+        labels.append(int(parts[1]))
+    return pd.DataFrame({"path": paths, "label": np.asarray(labels, np.int64)})
+
+
+class ListFileSource:
+    """Images listed as ``relative/path label`` lines (ImageNet-LT, iNaturalist 2018), under ``root``.
+
+    Image ids number the lines of the train, val and test lists, in that order.
+    """
+
+    in_channels = 3
+
+    def __init__(self, root: str, lists: dict[str, str]) -> None:
+        if "train" not in lists:
+            raise ValueError("a listfile source needs train_list")
+        self.root = Path(root)
+        frames = []
+        for split, name in lists.items():
+            frame = read_list_file(self.list_path(name))
+            frame["split"] = split
+            frames.append(frame)
+        self.table = pd.concat(frames, ignore_index=True)
+        self.num_classes = int(self.table["label"].max()) + 1
+
+    def list_path(self, name: str) -> Path:
+        return Path(name) if Path(name).is_absolute() else self.root / name
+
+    def load(self, image_id: int) -> Image.Image:
+        path = self.root / self.table.at[image_id, "path"]
+        try:
+            with Image.open(path) as image:
+                return image.convert("RGB")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"missing image {path}") from None
+        except OSError as err:
+            raise ValueError(f"cannot read image {path}: {err}") from None
+
+    def make_split(self, cfg) -> pd.DataFrame:
+        """The lists as given: they are long-tailed already."""
+        return _frame(self.table.index, self.table["label"], self.table["split"])
+
+
+def open_source(meta: dict):
+    """The image source described by a split's metadata (see :meth:`lpa.data.DataConfig.source_meta`)."""
+    name = meta.get("source")
+    if name == "digits":
+        return DigitsSource()
+    if name == "cifar100":
+        return Cifar100Source(meta["root"], meta.get("download", False))
+    if name == "listfile":
+        return ListFileSource(meta["root"], meta["lists"])
+    if name == "parts":
+        return PartsSource.from_meta(meta)
+    raise ValueError(f"unknown data source {name!r}; choose digits, cifar100, listfile or parts")

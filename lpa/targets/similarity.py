@@ -1,0 +1,53 @@
+"""The positive weights between classes that LPA's SupCon term takes from the class attribute vectors a(y)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from lpa.targets.kinds import SIMILARITY_PATTERN
+
+
+def class_similarity(attributes: np.ndarray, kind: str) -> np.ndarray:
+    """(C, C) non-negative positive weights between classes from their attribute vectors a(y) (C, K).
+
+    ``cosine``: cos(a(y_i), a(y_j)), in [0, 1] since a(y) is a histogram; ``cosine_pow<p>``:
+    the cosine to the power p (sharper: small similarities fade); ``top<k>``: the cosine kept
+    for each class's k most similar other classes and itself, zero elsewhere; ``dominant``: 1
+    where the classes share their most frequent pseudo-attribute; ``jaccard``: the Jaccard
+    overlap |A_i & A_j| / |A_i | A_j| of the sets of prototypes each class holds, A_i those
+    above the midpoint of a(y_i)'s smallest and largest entries; ``label``: the identity
+    (plain SupCon, the control without attributes); ``none``: all zero (no SupCon positives).
+    """
+    a = np.asarray(attributes, dtype=np.float64)
+    if a.ndim != 2 or (a < 0).any():
+        raise ValueError(f"class attributes must be a non-negative (C, K) matrix, got shape {a.shape}")
+    if not re.fullmatch(SIMILARITY_PATTERN, kind):
+        raise ValueError(
+            f"unknown similarity {kind!r}; choose cosine, cosine_pow<p>, top<k>, dominant, jaccard, label or none"
+        )
+    c = len(a)
+    if kind == "label":
+        return np.eye(c, dtype=np.float32)
+    if kind == "none":
+        return np.zeros((c, c), np.float32)
+    if kind == "dominant":
+        top = a.argmax(1)
+        return (top[:, None] == top[None, :]).astype(np.float32)
+    if kind == "jaccard":
+        held = (a > (a.min(1, keepdims=True) + a.max(1, keepdims=True)) / 2).astype(np.float64)
+        union = held.sum(1)[:, None] + held.sum(1)[None, :] - held @ held.T
+        return np.where(union > 0, held @ held.T / np.maximum(union, 1), 0.0).astype(np.float32)
+    unit = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    cos = np.clip(unit @ unit.T, 0.0, 1.0)
+    if kind.startswith("cosine_pow"):
+        return (cos ** int(kind.removeprefix("cosine_pow"))).astype(np.float32)
+    if kind.startswith("top"):
+        k = int(kind.removeprefix("top"))
+        others = np.where(np.eye(c, dtype=bool), -np.inf, cos)
+        keep = np.argsort(-others, axis=1, kind="stable")[:, :k]
+        mask = np.eye(c, dtype=bool)
+        mask[np.arange(c)[:, None], keep] = True
+        return np.where(mask, cos, 0.0).astype(np.float32)
+    return cos.astype(np.float32)

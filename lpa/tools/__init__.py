@@ -1,0 +1,1 @@
+"""Tools run by hand, not by the workflow: throughput, step cost, stage times and the linear probe."""

@@ -1,0 +1,220 @@
+"""The whole workflow on the CI-sized config (.test/config/config.yaml), through Snakemake itself."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+from snakemake_cli import ENV, REPO, SNAKEMAKE, planned_jobs, planned_rules, snakemake
+
+
+def test_workflow_produces_the_tables(finished_run):
+    tables = finished_run / "results" / "digits_lt" / "tables"
+    accuracy = pd.read_csv(tables / "accuracy.csv")
+    assert accuracy["method"].tolist() == ["CE", "PaCo", "LPA"]
+    assert list(accuracy.columns[:5]) == ["method", "many", "medium", "few", "all"]
+    assert accuracy["all"].between(0, 100).all()
+    assert (tables / "per_class_accuracy.png").read_bytes()[:4] == b"\x89PNG"
+    assert pd.read_csv(tables / "lpa_ablation.csv")["method"].tolist() == [
+        "PaCo",
+        "LPA_K4_cosine_alpha0.5_e1_lr0.01",
+        "LPA_K4_label_alpha0.5_e1_lr0.01",
+        "LPA_K4_presence-cosine_alpha0.5_e1_lr0.01",
+        "LPA_K6_cosine_alpha0.5_e1_lr0.01",
+        "LPA_K6_label_alpha0.5_e1_lr0.01",
+        "LPA_K6_presence-cosine_alpha0.5_e1_lr0.01",
+    ]
+    paired = pd.read_csv(tables / "lpa_ablation_paired.csv")
+    assert "LPA_K4_cosine_alpha0.5_e1_lr0.01 - LPA_K4_label_alpha0.5_e1_lr0.01" in set(paired["comparison"])
+    assert "LPA - PaCo" in (tables / "accuracy.md").read_text()
+    balance = json.loads(
+        (finished_run / "results" / "digits_lt" / "seed0" / "attributes" / "K4" / "balance.json").read_text()
+    )
+    weights = balance["positive_weights"]
+    assert weights["batch_size"] == 32 and set(weights["similarities"]) >= {"label", "cosine", "cosine_pow4"}
+    assert weights["similarities"]["label"]["few"]["other_share"] == 0.0
+    assert "| K4 | cosine | few |" in (tables / "lpa_ablation.md").read_text()
+    run = finished_run / "results" / "digits_lt" / "seed0"
+    assert sorted(p.name for p in (run / "features").iterdir()) == ["shard-1-of-2.parquet", "shard-2-of-2.parquet"]
+    for rule in (
+        "baseline/paco",
+        "kmeans/K4",
+        "attributes/K4",
+        "finetune/K4_cosine_alpha0.5_e1_lr0.01",
+        "evaluate/lpa_K4_cosine_alpha0.5_e1_lr0.01",
+    ):
+        assert (finished_run / "results" / "digits_lt" / "logs" / "seed0" / f"{rule}.log").exists(), rule
+        assert (finished_run / "results" / "digits_lt" / "benchmarks" / "seed0" / f"{rule}.tsv").exists(), rule
+
+
+def test_the_parts_dataset_measures_recovery_and_validates(finished_run):
+    results = finished_run / "results" / "parts_lt"
+    recovery = pd.read_csv(results / "tables" / "recovery.csv")
+    assert set(recovery["metric"]) == {"part (images)", "part (positions)", "class sharing"}
+    assert set(recovery.loc[recovery["metric"] == "part (images)", "reading"]) == {
+        "histogram", "maxcos", "softmax", "presence"}  # fmt: skip
+    assert recovery["mean"].between(0, 1).all() and (recovery["runs"] == 2).all()  # seed 0, K 4 and 6
+    raw = json.loads((results / "seed0" / "attributes" / "K4" / "recovery.json").read_text())
+    assert raw["ground_truth"] and len(raw["part_images"]["histogram"]["per_part"]) == 16
+    digits = json.loads((finished_run / "results" / "digits_lt" / "seed0" / "attributes" / "K4" / "recovery.json")
+                        .read_text())  # fmt: skip
+    assert digits == {"ground_truth": False, "reason": "the source does not know which part lies where"}
+    val = pd.read_csv(results / "tables" / "lpa_ablation_val.csv")
+    assert "LPA_K4_presence-cosine_alpha0.5_e1_lr0.01" in set(val["method"])
+    val_summary = json.loads((results / "seed0" / "evaluate_val" / "paco" / "summary.json").read_text())
+    test_summary = json.loads((results / "seed0" / "evaluate" / "paco" / "summary.json").read_text())
+    assert val_summary["split"] == "val" and test_summary["split"] == "test"
+    assert val_summary["all_classes"] == 6 and "stalled" in test_summary
+    metrics = results / "seed0" / "baseline" / "paco" / "metrics.jsonl"
+    epochs = [json.loads(x) for x in metrics.read_text().splitlines()]
+    assert all("train_balanced_top1" in e and "stalled" in e for e in epochs)
+    finetuned = json.loads((results / "seed0" / "finetune" / "K4_presence-cosine_alpha0.5_e1_lr0.01" / "config.json")
+                           .read_text())  # fmt: skip
+    assert finetuned["reading"] == "presence" and finetuned["similarity"] == "cosine"
+
+
+def test_second_run_has_nothing_to_do(finished_run):
+    assert "Nothing to be done" in snakemake(finished_run, "--dry-run")
+
+
+def test_changing_k_replans_only_kmeans_and_what_depends_on_it(finished_run, tmp_path):
+    config = yaml.safe_load((finished_run / "config" / "config.yaml").read_text())
+    config["kmeans"]["K"] = [4, 5]
+    (tmp_path / "k.yaml").write_text(yaml.safe_dump(config))
+    rules = planned_rules(snakemake(finished_run, "--dry-run", "--configfile", str(tmp_path / "k.yaml")))
+    assert {"kmeans", "attributes", "finetune", "evaluate"} <= rules
+    assert rules <= {"kmeans", "attributes", "finetune", "evaluate", "evaluate_val", "ablation", "ablation_val",
+                     "recovery", "curves", "all"}  # fmt: skip
+
+
+def test_speed_settings_never_redo_a_result(finished_run, tmp_path):
+    config = yaml.safe_load((finished_run / "config" / "config.yaml").read_text())
+    config["execution"].update(device="cpu", num_workers=1, threads=2, eval_batch_size=7)
+    config["features"]["batch_size"] = 5
+    (tmp_path / "speed.yaml").write_text(yaml.safe_dump(config))
+    assert "Nothing to be done" in snakemake(finished_run, "--dry-run", "--configfile", str(tmp_path / "speed.yaml"))
+    config["execution"]["amp"] = True  # changes the numbers (bf16 on CUDA): the training reruns
+    (tmp_path / "amp.yaml").write_text(yaml.safe_dump(config))
+    assert {"baseline", "finetune"} <= planned_rules(
+        snakemake(finished_run, "--dry-run", "--configfile", str(tmp_path / "amp.yaml"))
+    )
+
+
+def test_report_holds_the_tables_and_figures(finished_run, tmp_path):
+    snakemake(finished_run, "--report", str(tmp_path / "report.html"))
+    html = (tmp_path / "report.html").read_text()
+    for name in (
+        "accuracy.csv",
+        "per_class_accuracy.png",
+        "lpa_ablation_paired.csv",
+        "retrieval.png",
+        "Training curves",
+        "recovery.csv",
+        "lpa_ablation_val.csv",
+    ):
+        assert name in html, name
+
+
+def test_forcerun_one_stage(finished_run):
+    out = snakemake(finished_run, "--dry-run", "--forcerun", "kmeans", "--until", "kmeans")
+    assert planned_rules(out) == {"kmeans"}
+
+
+def test_lint_is_clean():
+    result = subprocess.run(
+        [*SNAKEMAKE, "--lint", "--directory", str(REPO / ".test")], capture_output=True, text=True, env=ENV
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+
+
+def slurm_cluster_up() -> str | None:
+    """None when a SLURM controller answers here, else why not."""
+    if shutil.which("sbatch") is None:
+        return "sbatch not found: SLURM is not installed (.ci/run installs slurm-wlm and starts a cluster)"
+    probe = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
+    if probe.returncode != 0 or not probe.stdout.strip():
+        return f"no SLURM controller answers (sinfo: {probe.stderr.strip()}); start one with .ci/slurm-up.sh"
+    return None
+
+
+def test_slurm_profile_runs_the_workflow_like_a_local_run(finished_run, tmp_path):
+    reason = slurm_cluster_up()
+    if reason:
+        pytest.skip(reason)
+    shutil.copytree(REPO / ".test" / "config", tmp_path / "config")
+    out = snakemake(
+        tmp_path,
+        "--profile",
+        str(REPO / "profiles" / "slurm"),
+        "--seconds-between-status-checks",
+        "2",
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+    )
+    submitted = [line for line in out.splitlines() if "has been submitted with SLURM jobid" in line]
+    jobs = planned_jobs(snakemake(tmp_path, "--dry-run", "--forceall"))
+    local = {"all", "tables", "ablation", "ablation_val", "recovery", "paper_table", "curves"}  # localrules
+    assert len(submitted) == sum(n for rule, n in jobs.items() if rule not in local), out[-3000:]
+    for rel in ("tables/accuracy.csv", "tables/lpa_ablation.csv", "seed0/evaluate/paco/per_class.csv"):
+        ours = (tmp_path / "results" / "digits_lt" / rel).read_text()
+        assert ours == (finished_run / "results" / "digits_lt" / rel).read_text(), rel
+
+
+def test_a_checkpoint_saved_by_pacos_code_replaces_the_trained_baseline(finished_run, tmp_path):
+    import hashlib
+
+    import torch
+
+    from lpa.models.checkpoints import export_paco, load_checkpoint
+
+    workdir = tmp_path / "run"
+    shutil.copytree(finished_run, workdir, symlinks=True)
+    trained = finished_run / "results" / "digits_lt" / "seed0" / "baseline" / "paco" / "model.pt"
+    model, _ = load_checkpoint(trained)
+    released = tmp_path / "moco_ckpt.pth.tar"  # as PaCo's paco_cifar.py saves it
+    torch.save({"epoch": 2, "arch": "resnet_cifar", "state_dict": export_paco(model), "optimizer": {}}, released)
+    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    config["datasets"]["digits_lt"]["paco_checkpoint"] = str(released)
+    (tmp_path / "released.yaml").write_text(yaml.safe_dump(config))
+    overlay = ("--configfile", str(tmp_path / "released.yaml"))
+
+    jobs = planned_jobs(snakemake(workdir, "--dry-run", *overlay))
+    assert jobs["import_paco"] == 1 and "baseline" not in jobs  # 400 epochs replaced by one import
+    assert {"features", "kmeans", "attributes", "finetune", "evaluate"} <= set(jobs)
+    snakemake(workdir, *overlay)
+    run = workdir / "results" / "digits_lt" / "seed0"
+    provenance = json.loads((run / "baseline" / "paco_imported" / "provenance.json").read_text())
+    assert provenance["imported_from"]["sha256"] == hashlib.sha256(released.read_bytes()).hexdigest()
+    # the same weights through PaCo's layout: the same evaluation, to the byte
+    rel = "seed0/evaluate/paco/per_class.csv"
+    assert (workdir / "results" / "digits_lt" / rel).read_text() == (
+        finished_run / "results" / "digits_lt" / rel
+    ).read_text()
+    fresh = tmp_path / "fresh" / "config"
+    fresh.mkdir(parents=True)
+    config["datasets"]["digits_lt"]["paco_checkpoint"] = str(tmp_path / "no.pth")
+    (fresh / "config.yaml").write_text(yaml.safe_dump(config))
+    out = snakemake(fresh.parent, "--dry-run", check=False)
+    assert "no.pth" in out and "MissingInputException" in out
+
+
+def test_the_workflow_runs_as_a_snakemake_module(finished_run, tmp_path):
+    (tmp_path / "config").mkdir()
+    shutil.copy(REPO / ".test" / "config" / "config.yaml", tmp_path / "config" / "lpa.yaml")
+    snakefile = str(REPO / "workflow" / "Snakefile")
+    (tmp_path / "Snakefile").write_text(
+        'configfile: "config/lpa.yaml"\n\n\n'
+        f"module lpa:\n    snakefile:\n        {snakefile!r}\n    config:\n        config\n\n\n"
+        "use rule * from lpa\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--directory", str(tmp_path)],
+        capture_output=True, text=True, env=ENV, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    rel = "results/digits_lt/tables/accuracy.csv"
+    assert (tmp_path / rel).read_text() == (finished_run / rel).read_text()

@@ -1,0 +1,22 @@
+"""The positive weights between classes from a(y)."""
+
+import numpy as np
+import pytest
+
+from lpa.targets.similarity import class_similarity
+
+
+def test_class_similarity_choices():
+    a = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
+    np.testing.assert_allclose(class_similarity(a, "cosine")[0], [1.0, 0.6, 0.0], atol=1e-6)
+    np.testing.assert_allclose(class_similarity(a, "cosine_pow2")[0], [1.0, 0.36, 0.0], atol=1e-6)
+    np.testing.assert_allclose(class_similarity(a, "top1"), [[1, 0.6, 0], [0, 1, 0.8], [0, 0.8, 1]], atol=1e-6)
+    assert class_similarity(a, "dominant").tolist() == [[1, 0, 0], [0, 1, 1], [0, 1, 1]]
+    assert class_similarity(a, "label").tolist() == np.eye(3).tolist()
+    assert not class_similarity(a, "none").any()
+    # held sets, above the midpoint of each row's extremes: {0}, {1}, {1}
+    assert class_similarity(a, "jaccard").tolist() == [[1, 0, 0], [0, 1, 1], [0, 1, 1]]
+    b = np.array([[0.4, 0.4, 0.0, 0.2], [0.5, 0.0, 0.5, 0.0]])  # held {0, 1} and {0, 2}: 1 of 3
+    assert class_similarity(b, "jaccard")[0, 1] == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="unknown similarity 'jacard'"):
+        class_similarity(a, "jacard")
