@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from lpa.augment.recipes import eval_transform
-from lpa.io.artifacts import feature_schema, read_split
+from lpa.io.artifacts import COMPRESSIONS, read_split, shard_writer
 from lpa.io.cli import run_main, setup_logging, speed_default
-from lpa.io.files import atomic_path
 from lpa.models.checkpoints import load_checkpoint
 from lpa.sources.images import open_source
 from lpa.sources.loaders import ImageDataset
@@ -65,8 +64,15 @@ def extract_shard(
     batch_size: int = 256,
     dtype: str = "float16",
     device: str = "auto",
+    compression: str = "snappy",
+    num_workers: int = 0,
 ) -> int:
-    """Write shard ``shard`` of the training images' dense features to ``out``; returns its row count."""
+    """Write shard ``shard`` of the training images' dense features to ``out``; returns its row count.
+
+    ``num_workers`` DataLoader processes decode and transform the images, so that a GPU does
+    not wait on PIL. A non-finite feature (a float16 overflow, or a model that gives NaN) is
+    an error naming the image; so is a file system without room for the shard.
+    """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
     np_dtype, pa_type = DTYPES[dtype]
@@ -83,21 +89,35 @@ def extract_shard(
         train["label"].to_numpy()[rows],
         eval_transform(ckpt["config"]["augment"], ckpt["config"]["image_size"], ckpt["config"]["normalize"]),
     )
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     # Probe one image for the map's shape, so even an empty shard carries a full schema.
     probe, _ = ImageDataset(dataset.source, train["image_id"].to_numpy()[:1], [0], dataset.transform)[0]
     _, dim, height, width = model(probe[None].to(dev)).dense.shape
-    schema = feature_schema(height * width * dim, pa_type, height, width, dim)
+    check_free_space(out, len(rows) * height * width * dim * np.dtype(np_dtype).itemsize)
     written = 0
-    with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+    with shard_writer(out, pa_type, height, width, dim, compression) as write:
         for images, labels in tqdm(loader, desc=f"features {shard}", mininterval=10):
             flat = dense_rows(model(images.to(dev)).dense, np_dtype)
-            values = pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel(), type=pa_type), flat.shape[1])
             ids = dataset.image_ids[written : written + len(labels)]
-            writer.write_table(pa.Table.from_arrays([pa.array(ids), pa.array(labels.numpy()), values], schema=schema))
+            bad = ~np.isfinite(flat).all(axis=1)
+            if bad.any():
+                hint = " (beyond float16's range: use features.dtype float32)" if dtype == "float16" else ""
+                raise ValueError(f"image {ids[bad][0]} of shard {shard} has non-finite features{hint}; "
+                                 f"{int(bad.sum())} such images in its batch")  # fmt: skip
+            write(ids, labels.numpy(), flat)
             written += len(labels)
     log.info("shard %s: %d images -> %s", shard, written, out)
     return written
+
+
+def check_free_space(out: str | Path, values_bytes: int) -> None:
+    """Fail before any work when the output's file system cannot hold the shard (its uncompressed size, +1%)."""
+    folder = Path(out).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    need, free = int(values_bytes * 1.01) + (1 << 20), shutil.disk_usage(folder).free
+    if free < need:
+        raise ValueError(f"{folder} has {free / 2**30:.2f} GiB free, the shard {Path(out).name} needs up to "
+                         f"{need / 2**30:.2f} GiB: free space, or write the shards elsewhere")  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -108,13 +128,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--batch-size", type=int, default=speed_default("features_batch_size", 256))
     parser.add_argument("--dtype", default="float16", choices=sorted(DTYPES))
+    parser.add_argument("--compression", default="snappy", choices=COMPRESSIONS, help="of the features column")
+    parser.add_argument("--num-workers", type=int, default=speed_default("num_workers", 0),
+                        help="DataLoader processes decoding the images")  # fmt: skip
     parser.add_argument("--device", default=speed_default("device", "auto"))
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args(argv)
     setup_logging()
     if args.threads:
         torch.set_num_threads(args.threads)
-    extract_shard(args.checkpoint, args.split, args.out, args.shard, args.batch_size, args.dtype, args.device)
+    extract_shard(args.checkpoint, args.split, args.out, args.shard, args.batch_size, args.dtype, args.device,
+                  args.compression, args.num_workers)  # fmt: skip
 
 
 if __name__ == "__main__":

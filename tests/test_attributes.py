@@ -60,3 +60,18 @@ def test_stage_streams_shards_into_scores_classes_and_balance(tmp_path):
     assert summary["pseudo_attributes"]["frequencies"] == [2, 1, 3]
     assert summary["classes"]["imbalance_ratio"] == 2.0
     assert summary["pseudo_attributes"]["imbalance_ratio"] == 3.0
+
+
+def test_a_non_finite_feature_stops_the_stage_naming_shard_and_image(tmp_path):
+    local = np.ones((3, 2, 3), np.float32)
+    local[1, 1, 2] = np.nan
+    write_shard(tmp_path / "a.parquet", [0, 1, 2], [0, 1, 1], local)
+    np.save(tmp_path / "c.npy", np.eye(3, dtype=np.float32))
+    (tmp_path / "stats.json").write_text(json.dumps({"config": {"normalize": True}}))
+    pd.DataFrame({"label": [0, 1], "train_count": [1, 2], "group": ["few", "few"]}).to_csv(tmp_path / "counts.csv")
+    out = {f"--out-{k}": str(tmp_path / f"{k}.out") for k in ("scores", "classes", "balance")}
+    with pytest.raises(ValueError, match=r"a.parquet: image 1 has non-finite features"):
+        attributes.main(["--features", str(tmp_path / "a.parquet"), "--centroids", str(tmp_path / "c.npy"),
+                         "--kmeans-stats", str(tmp_path / "stats.json"), "--counts", str(tmp_path / "counts.csv"),
+                         *[x for kv in out.items() for x in kv]])  # fmt: skip
+    assert not any((tmp_path / f"{k}.out").exists() for k in ("scores", "classes", "balance"))

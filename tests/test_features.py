@@ -1,11 +1,10 @@
 import numpy as np
-import pyarrow.dataset as ds
 import pytest
 import torch
 
 from lpa.augment.recipes import eval_transform
 from lpa.features import extract_shard, parse_shard
-from lpa.io.artifacts import iter_local_features, open_features, read_split
+from lpa.io.artifacts import iter_local_features, iter_shard_batches, open_features, read_split
 from lpa.models.checkpoints import load_checkpoint
 from lpa.sources.images import DigitsSource
 from lpa.train import train
@@ -29,9 +28,8 @@ def test_sharded_parquet_round_trip(digits_split, tmp_path):
     for i, path in enumerate(paths, 1):
         extract_shard(tmp_path / "m" / "model.pt", split, path, f"{i}-of-3", batch_size=16, dtype="float16")
 
-    dataset, shape = open_features(paths)
-    assert shape == (4, 4, 8)
-    assert isinstance(dataset, ds.Dataset)
+    checked, shape = open_features(paths)
+    assert shape == (4, 4, 8) and checked == paths
     frame, _ = read_split(split)
     train_ids = frame.loc[frame["split"] == "train", "image_id"]
     ids, labels, local = (np.concatenate(x) for x in zip(*iter_local_features(paths, batch_rows=7)))
@@ -51,3 +49,45 @@ def test_sharded_parquet_round_trip(digits_split, tmp_path):
 def test_missing_shard_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="shard-9"):
         open_features([tmp_path / "shard-9.parquet"])
+
+
+@pytest.fixture
+def tiny_model(digits_split, tmp_path):
+    split, counts = digits_split
+    cfg = TrainConfig(objective="ce", depth=8, widths=(4, 8, 8), strides=(1, 1, 2), augment="digits", epochs=1)
+    train(cfg, split, counts, tmp_path / "m")
+    return tmp_path / "m" / "model.pt", split
+
+
+def test_a_model_that_gives_non_finite_features_is_named_and_nothing_is_written(tiny_model, tmp_path):
+    checkpoint, split = tiny_model
+    saved = torch.load(checkpoint, weights_only=True)
+    first = next(k for k in saved["model"] if k.endswith("conv1.weight"))
+    saved["model"][first] = torch.full_like(saved["model"][first], float("nan"))
+    torch.save(saved, tmp_path / "nan.pt")
+    out = tmp_path / "shard-1-of-1.parquet"
+    with pytest.raises(ValueError, match=r"image \d+ of shard 1-of-1 has non-finite features"):
+        extract_shard(tmp_path / "nan.pt", split, out, "1-of-1", batch_size=16)
+    assert not out.exists() and not list(tmp_path.glob(".shard-1-of-1*"))
+
+
+def test_a_file_system_without_room_fails_before_any_work(tiny_model, tmp_path, monkeypatch):
+    import shutil
+
+    import lpa.features as features
+
+    checkpoint, split = tiny_model
+    monkeypatch.setattr(features.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10 << 30, 10 << 30, 1024))
+    out = tmp_path / "full" / "shard-1-of-2.parquet"
+    with pytest.raises(ValueError, match=r"full has 0.00 GiB free, the shard shard-1-of-2.parquet needs up to"):
+        extract_shard(checkpoint, split, out, "1-of-2", batch_size=16)
+    assert not out.exists()
+
+
+def test_decoding_workers_give_the_same_shard(tiny_model, tmp_path):
+    checkpoint, split = tiny_model
+    for workers in (0, 2):
+        extract_shard(checkpoint, split, tmp_path / f"w{workers}.parquet", "1-of-2", batch_size=16,
+                      compression="zstd", num_workers=workers)  # fmt: skip
+    (a, b) = (np.concatenate([x[3] for x in iter_shard_batches([tmp_path / f"w{w}.parquet"])]) for w in (0, 2))
+    np.testing.assert_array_equal(a, b)

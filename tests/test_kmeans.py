@@ -112,3 +112,49 @@ def test_load_points_subsamples_shards_within_budget_and_balanced(tmp_path):
     assert (summary["points_per_class_min"], summary["points_per_class_max"]) == (8, 12)  # the tail gives all 8
     everything, summary = load_points(paths, KMeansConfig(k=2, max_points=1000))
     assert everything.shape == (88, 3) and not summary["subsampled"]
+
+
+def test_normalize_rows_in_blocks_equals_the_whole_array_at_once():
+    from lpa.kmeans import normalize_rows
+
+    x = np.random.default_rng(0).normal(size=(1000, 7)).astype(np.float32)
+    x[3] = 0.0  # a zero row stays zero
+    expected = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    normalize_rows(x, block=64)
+    np.testing.assert_allclose(x, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_points_are_held_once_with_no_full_size_temporary(tmp_path):
+    """numpy's allocations (traced by tracemalloc) while loading and normalising: the points once,
+    plus one shard batch, never a second array as large as the points."""
+    import tracemalloc
+
+    from fakedata import write_shard
+
+    from lpa.kmeans import load_points, normalize_rows
+
+    rng = np.random.default_rng(0)
+    n, positions, dim = 2400, 16, 64
+    for i, rows in enumerate(np.array_split(np.arange(n), 3)):
+        write_shard(tmp_path / f"s{i}.parquet", rows, rows % 7, rng.random((len(rows), positions, dim)))
+    paths = sorted(tmp_path.glob("s*.parquet"))
+    tracemalloc.start()
+    points, _ = load_points(paths, KMeansConfig(k=4, max_points=n * positions))
+    normalize_rows(points)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    batch_bytes = 128 * positions * dim * 4  # one float32 batch of iter_shard_batches
+    assert points.nbytes == n * positions * dim * 4
+    assert peak < 1.1 * points.nbytes + 3 * batch_bytes, (peak, points.nbytes)
+
+
+def test_a_non_finite_feature_stops_kmeans_naming_shard_and_image(tmp_path):
+    from fakedata import write_shard
+
+    from lpa.kmeans import load_points
+
+    values = np.ones((5, 4, 3), np.float32)
+    values[2, 0, 0] = np.inf
+    write_shard(tmp_path / "shard-1.parquet", [10, 11, 12, 13, 14], [0, 0, 1, 1, 1], values)
+    with pytest.raises(ValueError, match=r"shard-1.parquet: image 12 has non-finite features"):
+        load_points([tmp_path / "shard-1.parquet"], KMeansConfig(k=2))

@@ -21,8 +21,9 @@ def class_similarity(attributes: np.ndarray, kind: str) -> np.ndarray:
     (plain SupCon, the control without attributes); ``none``: all zero (no SupCon positives).
     """
     a = np.asarray(attributes, dtype=np.float64)
-    if a.ndim != 2 or (a < 0).any():
-        raise ValueError(f"class attributes must be a non-negative (C, K) matrix, got shape {a.shape}")
+    if a.ndim != 2 or not np.isfinite(a).all() or (a < 0).any():
+        raise ValueError(f"class attributes must be a finite, non-negative (C, K) matrix, got shape {a.shape} "
+                         f"with {int((~np.isfinite(a)).sum())} non-finite and {int((a < 0).sum())} negative values")
     if not re.fullmatch(SIMILARITY_PATTERN, kind):
         raise ValueError(
             f"unknown similarity {kind!r}; choose cosine, cosine_pow<p>, top<k>, dominant, jaccard, label or none"

@@ -20,3 +20,9 @@ def test_class_similarity_choices():
     assert class_similarity(b, "jaccard")[0, 1] == pytest.approx(1 / 3)
     with pytest.raises(ValueError, match="unknown similarity 'jacard'"):
         class_similarity(a, "jacard")
+
+
+def test_non_finite_or_negative_attributes_are_refused():
+    for bad in (np.array([[0.5, np.nan], [1.0, 0.0]]), np.array([[0.5, np.inf], [1.0, 0.0]]), np.array([[-0.1, 1.0]])):
+        with pytest.raises(ValueError, match="finite, non-negative"):
+            class_similarity(bad, "cosine")

@@ -26,6 +26,7 @@ rule features:
         runtime=growing(config["execution"]["runtime"]),
     params:
         dtype=config["features"]["dtype"],
+        compression=config["features"]["compression"],
     shell:
         "python -m lpa.features --checkpoint {input.model} --split {input.split} --shard {wildcards.scatteritem}"
-        " --dtype {params.dtype} --threads {threads} --out {output} > {log} 2>&1"
+        " --dtype {params.dtype} --compression {params.compression} --threads {threads} --out {output} > {log} 2>&1"

@@ -1,0 +1,177 @@
+"""The data stages at growing sizes: K-means and attributes on synthetic shards, their time and peak memory.
+
+    python -m lpa.tools.scale --images 2000 4000 8000 --map 7 7 --dim 2048 --out-dir /tmp/scale [--json out.json]
+
+Writes long-tailed synthetic shards in the features stage's format (:func:`lpa.io.artifacts.shard_writer`,
+float16, non-negative like post-ReLU features), runs ``python -m lpa.kmeans`` and
+``python -m lpa.attributes`` on them as the workflow's rules call them, each in its own process,
+and reads each process's wall time and peak resident memory (``os.wait4``). Then fits the growth
+laws the workflow's requests rest on: K-means memory against its float32 points, attributes time
+against images, and prints a Markdown table with the extrapolation to the paper's datasets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from lpa.io.artifacts import shard_writer
+from lpa.io.cli import run_main
+
+# training images and the 7x7x2048 map of ResNet-50 / ResNeXt-50 at 224 px
+PAPER_DATASETS = {"ImageNet-LT": 115_846, "iNaturalist 2018": 437_513}
+
+
+def write_shards(folder: Path, images: int, height: int, width: int, dim: int, shards: int, classes: int,
+                 seed: int = 0) -> tuple[list[Path], Path]:  # fmt: skip
+    """Long-tailed synthetic shards (IF 100 over ``classes``) and their class_counts.csv."""
+    rng = np.random.default_rng(seed)
+    weights = 100.0 ** (-np.arange(classes) / max(classes - 1, 1))
+    labels = np.sort(rng.choice(classes, size=images, p=weights / weights.sum()))
+    centres = rng.random((classes, dim), dtype=np.float32)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, rows in enumerate(np.array_split(np.arange(images), shards), 1):
+        path = folder / f"shard-{i}-of-{shards}.parquet"
+        with shard_writer(path, pa.float16(), height, width, dim) as write:
+            for batch in np.array_split(rows, max(1, len(rows) // 64)):
+                noise = rng.random((len(batch), height * width, dim), dtype=np.float32)
+                local = np.maximum(centres[labels[batch]][:, None, :] + noise - 0.8, 0)
+                write(batch, labels[batch], local.reshape(len(batch), -1).astype(np.float16))
+        paths.append(path)
+    counts = np.bincount(labels, minlength=classes)
+    group = np.where(counts > 100, "many", np.where(counts < 20, "few", "medium"))
+    counts_path = folder / "class_counts.csv"
+    pd.DataFrame({"label": np.arange(classes), "train_count": counts, "group": group}).to_csv(counts_path, index=False)
+    return paths, counts_path
+
+
+def measured(command: Sequence[str]) -> dict:
+    """Run a command; its wall seconds and peak resident MiB (its own process, from os.wait4)."""
+    tic = time.perf_counter()
+    proc = subprocess.Popen(list(command), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - tic
+    stderr = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(command[:3])} failed:\n{stderr[-3000:]}")
+    return {"seconds": seconds, "peak_mib": usage.ru_maxrss / 1024}  # ru_maxrss is in KiB on Linux
+
+
+def run_size(folder: Path, images: int, args: argparse.Namespace) -> dict:
+    height, width = args.map
+    paths, counts = write_shards(folder, images, height, width, args.dim, args.shards, args.classes)
+    shard_mb = sum(p.stat().st_size for p in paths) / 2**20
+    points = min(args.max_points, images * height * width)
+    python = [sys.executable, "-m"]
+    kmeans = measured(python + ["lpa.kmeans", "--k", str(args.k), "--niter", str(args.niter), "--backend", "faiss",
+                                "--max-points", str(args.max_points), "--features", *map(str, paths),
+                                "--out-centroids", str(folder / "centroids.npy"),
+                                "--out-stats", str(folder / "stats.json")])  # fmt: skip
+    attributes = measured(python + ["lpa.attributes", "--features", *map(str, paths),
+                                    "--centroids", str(folder / "centroids.npy"),
+                                    "--kmeans-stats", str(folder / "stats.json"), "--counts", str(counts),
+                                    "--out-scores", str(folder / "scores.parquet"),
+                                    "--out-classes", str(folder / "classes.parquet"),
+                                    "--out-balance", str(folder / "balance.json")])  # fmt: skip
+    for p in paths:
+        p.unlink()
+    return {
+        "images": images,
+        "points": points,
+        "points_mib": points * args.dim * 4 / 2**20,
+        "shard_mb": shard_mb,
+        "kmeans_s": kmeans["seconds"],
+        "kmeans_peak_mib": kmeans["peak_mib"],
+        "attributes_s": attributes["seconds"],
+        "attributes_peak_mib": attributes["peak_mib"],
+    }
+
+
+def fit_line(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
+    """Least-squares intercept and slope of y = a + b x."""
+    slope, intercept = np.polyfit(np.asarray(x, float), np.asarray(y, float), 1)
+    return float(intercept), float(slope)
+
+
+def growth(rows: list[dict], points_per_image: int, max_points: int, dim: int) -> dict:
+    """The fitted laws and their extrapolation to the paper's datasets on this machine."""
+    frame = pd.DataFrame(rows)
+    laws = {
+        "kmeans_peak_mib": fit_line(frame["points_mib"], frame["kmeans_peak_mib"]),
+        "attributes_s": fit_line(frame["images"], frame["attributes_s"]),
+        "attributes_peak_mib": fit_line(frame["images"], frame["attributes_peak_mib"]),
+        "shard_mb": fit_line(frame["images"], frame["shard_mb"]),
+    }
+    projected = {}
+    for name, images in PAPER_DATASETS.items():
+        points_mib = min(max_points, images * points_per_image) * dim * 4 / 2**20
+        projected[name] = {
+            "images": images,
+            "kmeans_points_mib": points_mib,
+            "kmeans_peak_mib": laws["kmeans_peak_mib"][0] + laws["kmeans_peak_mib"][1] * points_mib,
+            "attributes_minutes": (laws["attributes_s"][0] + laws["attributes_s"][1] * images) / 60,
+            "attributes_peak_mib": laws["attributes_peak_mib"][0] + laws["attributes_peak_mib"][1] * images,
+            "shards_gb": (laws["shard_mb"][0] + laws["shard_mb"][1] * images) * 2**20 / 1e9,
+        }
+    return {"laws": {k: {"intercept": a, "slope": b} for k, (a, b) in laws.items()}, "projected": projected}
+
+
+def markdown(rows: list[dict], fitted: dict) -> str:
+    lines = ["| images | points (float32 MiB) | shards MB | K-means s | K-means peak MiB | attributes s | "
+             "attributes peak MiB |", "|---" * 7 + "|"]  # fmt: skip
+    for r in rows:
+        lines.append(f"| {r['images']:,} | {r['points']:,} ({r['points_mib']:,.0f}) | {r['shard_mb']:,.0f} | "
+                     f"{r['kmeans_s']:.1f} | {r['kmeans_peak_mib']:,.0f} | {r['attributes_s']:.1f} | "
+                     f"{r['attributes_peak_mib']:,.0f} |")  # fmt: skip
+    laws = fitted["laws"]
+    lines += ["", f"K-means peak MiB = {laws['kmeans_peak_mib']['intercept']:.0f} + "
+              f"{laws['kmeans_peak_mib']['slope']:.3f} x points MiB; attributes s = "
+              f"{laws['attributes_s']['intercept']:.1f} + {laws['attributes_s']['slope'] * 1000:.2f} ms x images; "
+              f"attributes peak MiB = {laws['attributes_peak_mib']['intercept']:.0f} + "
+              f"{laws['attributes_peak_mib']['slope'] * 1000:.3f} x 1000 images.", "",
+              "| dataset | images | K-means points MiB | K-means peak MiB | attributes min (this machine) | "
+              "attributes peak MiB | shards GB |", "|---" * 7 + "|"]  # fmt: skip
+    for name, p in fitted["projected"].items():
+        lines.append(f"| {name} | {p['images']:,} | {p['kmeans_points_mib']:,.0f} | {p['kmeans_peak_mib']:,.0f} | "
+                     f"{p['attributes_minutes']:.0f} | {p['attributes_peak_mib']:,.0f} | "
+                     f"{p['shards_gb']:.0f} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, nargs="+", default=[1000, 2000, 4000])
+    parser.add_argument("--map", type=int, nargs=2, default=[7, 7], metavar=("H", "W"))
+    parser.add_argument("--dim", type=int, default=2048)
+    parser.add_argument("--classes", type=int, default=100)
+    parser.add_argument("--shards", type=int, default=4)
+    parser.add_argument("--k", type=int, default=128)
+    parser.add_argument("--niter", type=int, default=2, help="K-means iterations (time grows with it, memory not)")
+    parser.add_argument("--max-points", type=int, default=2_000_000, help="as the paper configs")
+    parser.add_argument("--out-dir", required=True, help="scratch folder for the shards (removed as it goes)")
+    parser.add_argument("--json", help="write the rows, the fitted laws and the projection here")
+    args = parser.parse_args(argv)
+    rows = []
+    for images in sorted(args.images):
+        rows.append(run_size(Path(args.out_dir) / f"n{images}", images, args))
+        print(json.dumps(rows[-1]), flush=True)
+    fitted = growth(rows, args.map[0] * args.map[1], args.max_points, args.dim)
+    print(markdown(rows, fitted))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"config": vars(args), "rows": rows, **fitted}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    run_main(main)
