@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from lpa.models.dims import feature_dim
+from lpa.sources.longtail import long_tailed_counts
+
+SOURCE_CLASSES = {"digits": 10, "cifar100": 100}  # the parts source says its own (num_classes)
 
 
 def doubled(value: float, attempt: int) -> int:
@@ -22,3 +25,12 @@ def verify_runtime(expected: dict, threads: int, attempt: int) -> int:
     """Minutes to open every listed image: 10 + the listed images at 25 images/s per thread."""
     images = sum(expected.get(k) or 0 for k in ("train", "val", "test"))
     return doubled(10 + images / (25 * threads * 60), attempt)
+
+
+def train_images(dataset: dict) -> int | None:
+    """Training images of a dataset's config, as the data stage will make them; None where unknown
+    before it runs (a list-file dataset without ``expected.train``)."""
+    if dataset["source"] == "listfile":
+        return dataset["expected"].get("train")
+    classes = dataset["num_classes"] if dataset["source"] == "parts" else SOURCE_CLASSES[dataset["source"]]
+    return sum(long_tailed_counts(dataset["n_max"], dataset["imbalance_factor"], classes))
