@@ -117,7 +117,7 @@ def load_points(paths: Sequence[str | Path], cfg: KMeansConfig) -> tuple[np.ndar
     return points, summary
 
 
-def normalize_rows(points: np.ndarray, block: int = 65536) -> None:
+def normalize_rows(points: np.ndarray, block: int = 8192) -> None:
     """L2-normalise the rows of a float32 array in place, ``block`` rows at a time.
 
     Block by block, so no temporary as large as the points is made (``np.linalg.norm`` over
@@ -191,7 +191,7 @@ def faiss_kmeans(points: np.ndarray, cfg: KMeansConfig) -> tuple[np.ndarray, np.
 
 
 def objective(
-    points: np.ndarray, centroids: np.ndarray, assign: np.ndarray, spherical: bool, block: int = 65536
+    points: np.ndarray, centroids: np.ndarray, assign: np.ndarray, spherical: bool, block: int = 8192
 ) -> float:
     """Sum of cosine similarities (spherical) or of squared distances, of points to their centroids.
 
