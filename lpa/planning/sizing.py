@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from lpa.models.dims import feature_dim
+from lpa.models.dims import feature_dim, feature_positions
 from lpa.sources.longtail import long_tailed_counts
 
 SOURCE_CLASSES = {"digits": 10, "cifar100": 100}  # the parts source says its own (num_classes)
+# the default crop side of each augment recipe (lpa.augment.recipes.RECIPES, which imports torch)
+RECIPE_SIDES = {"digits": 8, "cifar100": 32, "randclsstack_sim": 224, "randcls_sim": 224}
 
 
 def doubled(value: float, attempt: int) -> int:
@@ -13,12 +15,55 @@ def doubled(value: float, attempt: int) -> int:
     return int(value) * 2 ** (attempt - 1)
 
 
+def kmeans_request_mb(points_mb: float) -> float:
+    """Memory K-means needs for ``points_mb`` of float32 points: it holds them once (normalised in
+    place) plus the libraries and one shard batch. Measured peaks (lpa.tools.scale, D = 2048) grow
+    as 1466 + 0.855 x points; the request keeps a margin above that law."""
+    return 1.25 * points_mb + 2000
+
+
 def kmeans_mem_mb(config: dict, attempt: int) -> int:
-    """K-means holds its ``kmeans.max_points`` x D float32 points once (normalised in place), plus room
-    for one feature shard batch and the libraries; doubled on every retry."""
+    """The K-means job's memory for ``kmeans.max_points`` x D float32 points; doubled on every retry."""
     model = config["model"]
     points_mb = config["kmeans"]["max_points"] * feature_dim(model["arch"], model["widths"]) * 4 / 2**20
-    return doubled(max(config["execution"]["mem_mb"], 1.25 * points_mb + 2000), attempt)
+    return doubled(max(config["execution"]["mem_mb"], kmeans_request_mb(points_mb)), attempt)
+
+
+# The attributes stage streams its shards, so its memory does not grow with the dataset
+# (measured peak 431 MiB at 7x7x2048, K 128, for 2,000 to 16,000 images), except the recovery
+# metrics of a source with planted parts, which hold every training image's cosines (float16,
+# converted to float32 once).
+ATTRIBUTES_BASE_MB = 2000
+# Measured (lpa.tools.scale, 2 cores): 1.4 s + 2.27 ms per image at 7 x 7 x 2048 and K 128.
+ATTRIBUTES_MS_PER_IMAGE = 2.27
+ATTRIBUTES_REFERENCE = (49 * 2048, 128)  # positions x channels, K of that measurement
+
+
+def attributes_mem_mb(config: dict, dataset: dict, k: int, attempt: int) -> int:
+    """The attributes job's memory: the streaming base, plus the recovery metrics' cosines
+    (training images x positions x K, 8 bytes each) where the source has planted parts."""
+    request = ATTRIBUTES_BASE_MB
+    if dataset["source"] == "parts":
+        request += train_images(dataset) * _positions(config, dataset) * k * 8 / 2**20
+    return doubled(request, attempt)
+
+
+def attributes_runtime(config: dict, dataset: dict, k: int, attempt: int) -> int:
+    """Minutes for the attributes job: 10 + three times the measured per-image cost, scaled by
+    the feature map's size (positions x D) and by K above the measured 128."""
+    images = train_images(dataset)
+    if images is None:  # a list-file dataset that does not declare its size: the configured runtime
+        return doubled(config["execution"]["runtime"], attempt)
+    model = config["model"]
+    values, k_ref = ATTRIBUTES_REFERENCE
+    scale = _positions(config, dataset) * feature_dim(model["arch"], model["widths"]) / values * max(1.0, k / k_ref)
+    return doubled(10 + 3 * images * ATTRIBUTES_MS_PER_IMAGE * scale / 60_000, attempt)
+
+
+def _positions(config: dict, dataset: dict) -> int:
+    """Positions of the dense map the features stage writes (evaluation crops are the training crop)."""
+    side = dataset.get("image_size") or RECIPE_SIDES[dataset["augment"]]
+    return feature_positions(config["model"]["arch"], config["model"]["strides"], side)
 
 
 def verify_runtime(expected: dict, threads: int, attempt: int) -> int:

@@ -5,7 +5,7 @@
 Writes long-tailed synthetic shards in the features stage's format (:func:`lpa.io.artifacts.shard_writer`,
 float16, non-negative like post-ReLU features), runs ``python -m lpa.kmeans`` and
 ``python -m lpa.attributes`` on them as the workflow's rules call them, each in its own process,
-and reads each process's wall time and peak resident memory (``os.wait4``). Then fits the growth
+and reads each process's wall time and peak resident memory (its VmHWM, read as it exits). Then fits the growth
 laws the workflow's requests rest on: K-means memory against its float32 points, attributes time
 against images, and prints a Markdown table with the extrapolation to the paper's datasets.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -56,17 +55,31 @@ def write_shards(folder: Path, images: int, height: int, width: int, dim: int, s
     return paths, counts_path
 
 
-def measured(command: Sequence[str]) -> dict:
-    """Run a command; its wall seconds and peak resident MiB (its own process, from os.wait4)."""
+# Runs a module as ``python -m`` would and writes its peak resident KiB (VmHWM) at exit. The peak
+# is read inside the process because os.wait4's ru_maxrss also holds the parent's resident size
+# at the moment of exec (a child of a 2 GiB pytest reads 2 GiB).
+_PEAK_WRAPPER = """import atexit, runpy, sys
+out = sys.argv.pop(1)
+def _peak():
+    with open("/proc/self/status") as fh:
+        kib = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+    with open(out, "w") as fh:
+        fh.write(str(kib))
+atexit.register(_peak)
+sys.argv.pop(0)
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+"""
+
+
+def measured(module: str, args: Sequence[str], peak_file: Path) -> dict:
+    """Run ``python -m module args``; its wall seconds and peak resident MiB (the process's own VmHWM)."""
     tic = time.perf_counter()
-    proc = subprocess.Popen(list(command), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run([sys.executable, "-c", _PEAK_WRAPPER, str(peak_file), module, *args],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
     seconds = time.perf_counter() - tic
-    stderr = proc.stderr.read().decode(errors="replace")
-    proc.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(command[:3])} failed:\n{stderr[-3000:]}")
-    return {"seconds": seconds, "peak_mib": usage.ru_maxrss / 1024}  # ru_maxrss is in KiB on Linux
+    if proc.returncode != 0:
+        raise RuntimeError(f"python -m {module} failed:\n{proc.stderr.decode(errors='replace')[-3000:]}")
+    return {"seconds": seconds, "peak_mib": int(peak_file.read_text()) / 1024}
 
 
 def run_size(folder: Path, images: int, args: argparse.Namespace) -> dict:
@@ -74,17 +87,17 @@ def run_size(folder: Path, images: int, args: argparse.Namespace) -> dict:
     paths, counts = write_shards(folder, images, height, width, args.dim, args.shards, args.classes)
     shard_mb = sum(p.stat().st_size for p in paths) / 2**20
     points = min(args.max_points, images * height * width)
-    python = [sys.executable, "-m"]
-    kmeans = measured(python + ["lpa.kmeans", "--k", str(args.k), "--niter", str(args.niter), "--backend", "faiss",
-                                "--max-points", str(args.max_points), "--features", *map(str, paths),
-                                "--out-centroids", str(folder / "centroids.npy"),
-                                "--out-stats", str(folder / "stats.json")])  # fmt: skip
-    attributes = measured(python + ["lpa.attributes", "--features", *map(str, paths),
-                                    "--centroids", str(folder / "centroids.npy"),
-                                    "--kmeans-stats", str(folder / "stats.json"), "--counts", str(counts),
-                                    "--out-scores", str(folder / "scores.parquet"),
-                                    "--out-classes", str(folder / "classes.parquet"),
-                                    "--out-balance", str(folder / "balance.json")])  # fmt: skip
+    peak = folder / "peak_kib.txt"
+    kmeans = measured("lpa.kmeans", ["--k", str(args.k), "--niter", str(args.niter), "--backend", "faiss",
+                                      "--max-points", str(args.max_points), "--features", *map(str, paths),
+                                      "--out-centroids", str(folder / "centroids.npy"),
+                                      "--out-stats", str(folder / "stats.json")], peak)  # fmt: skip
+    attributes = measured("lpa.attributes", ["--features", *map(str, paths),
+                                              "--centroids", str(folder / "centroids.npy"),
+                                              "--kmeans-stats", str(folder / "stats.json"), "--counts", str(counts),
+                                              "--out-scores", str(folder / "scores.parquet"),
+                                              "--out-classes", str(folder / "classes.parquet"),
+                                              "--out-balance", str(folder / "balance.json")], peak)  # fmt: skip
     for p in paths:
         p.unlink()
     return {

@@ -48,9 +48,13 @@ def test_paper_configs_ask_the_cluster_for_what_their_jobs_need(name, tmp_path):
     dim = 64 if config["model"]["arch"] == "resnet_cifar" else 2048
     need_mb = config["kmeans"]["max_points"] * dim * 4 / 2**20
     assert all(int(j["mem_mb"]) >= need_mb for j in jobs if j["rule"] == "kmeans")
-    # each training job's slices cover the FLOPs of its schedule at GPU_TFLOPS
+    # attributes: the streaming stage's measured peak, and at least its measured time
     dataset = next(iter(config["datasets"].values()))
+    attributes = [j for j in jobs if j["rule"] == "attributes"]
+    assert attributes and all(int(j["mem_mb"]) >= 431 for j in attributes)
     images, _ = train_images(dataset)
+    assert all(int(j["runtime"]) >= images * 2.27e-3 / 60 for j in attributes)
+    # each training job's slices cover the FLOPs of its schedule at GPU_TFLOPS
     flops_per_image = measure(config, batch_size=2, steps=1, device="cpu")["gflop_per_step"] * 1e9 / 2
     slices = config["execution"].get("slices", 20)
     for stage in ("baseline", "finetune"):

@@ -2,12 +2,20 @@
 
 import pytest
 
-from lpa.planning.sizing import doubled, kmeans_mem_mb, train_images, verify_runtime
+from lpa.planning.sizing import (
+    RECIPE_SIDES,
+    attributes_mem_mb,
+    attributes_runtime,
+    doubled,
+    kmeans_mem_mb,
+    train_images,
+    verify_runtime,
+)
 
 
-def config(arch, widths=(16, 32, 64), max_points=1_000_000, mem_mb=4000):
-    return {"model": {"arch": arch, "widths": list(widths)}, "kmeans": {"max_points": max_points},
-            "execution": {"mem_mb": mem_mb}}  # fmt: skip
+def config(arch, widths=(16, 32, 64), max_points=1_000_000, mem_mb=4000, strides=(1, 2, 2)):
+    return {"model": {"arch": arch, "widths": list(widths), "strides": list(strides)},
+            "kmeans": {"max_points": max_points}, "execution": {"mem_mb": mem_mb, "runtime": 60}}  # fmt: skip
 
 
 def test_doubled_on_every_retry():
@@ -43,3 +51,32 @@ def test_train_images_is_what_the_data_stage_makes():
 
     split = DigitsSource().make_split(DataConfig(n_max=120, imbalance_factor=40))
     assert train_images({"source": "digits", "n_max": 120, "imbalance_factor": 40}) == (split["split"] == "train").sum()
+
+
+IMAGENET_LT = {"source": "listfile", "augment": "randclsstack_sim", "expected": {"train": 115_846}}
+
+
+def test_attributes_runtime_grows_with_images_map_size_and_k():
+    # 115,846 images at the measured 7x7x2048, K 128: 10 + 3 x 2.27 ms each = 23 min; twice on a retry
+    assert attributes_runtime(config("resnext50_32x4d"), IMAGENET_LT, 128, 1) == 23
+    assert attributes_runtime(config("resnext50_32x4d"), IMAGENET_LT, 128, 2) == 46
+    assert attributes_runtime(config("resnext50_32x4d"), IMAGENET_LT, 512, 1) == int(10 + 4 * 13.15)
+    # a list-file dataset of unknown size keeps the configured runtime
+    unknown = {**IMAGENET_LT, "expected": {}}
+    assert attributes_runtime(config("resnet50"), unknown, 128, 1) == 60
+
+
+def test_attributes_memory_is_flat_but_for_the_recovery_metrics_of_planted_parts():
+    assert attributes_mem_mb(config("resnext50_32x4d"), IMAGENET_LT, 128, 1) == 2000
+    assert attributes_mem_mb(config("resnext50_32x4d"), IMAGENET_LT, 128, 2) == 4000
+    parts = {"source": "parts", "augment": "digits", "image_size": 32, "num_classes": 40, "n_max": 200,
+             "imbalance_factor": 100}  # fmt: skip
+    images = train_images(parts)
+    # 8x8 positions of a 32-px input through strides 1, 2, 2; K 16; 8 bytes per cosine
+    assert attributes_mem_mb(config("resnet_cifar"), parts, 16, 1) == int(2000 + images * 64 * 16 * 8 / 2**20)
+
+
+def test_recipe_sides_are_the_recipes_defaults():
+    from lpa.augment.recipes import RECIPES
+
+    assert RECIPE_SIDES == {name: size for name, (size, _) in RECIPES.items()}

@@ -21,10 +21,15 @@ rule attributes:
         logged("benchmarks", "attributes/K{K}.tsv")
     conda:
         "../envs/faiss.yaml"
+    threads: config["execution"]["threads"]
+    resources:
+        mem_mb=attributes_mem_mb,
+        runtime=attributes_runtime,
     params:
         batch_size=config["finetune"]["batch_size"],
     shell:
-        "python -m lpa.attributes --features {input.features} --centroids {input.centroids}"
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " python -m lpa.attributes --features {input.features} --centroids {input.centroids}"
         " --kmeans-stats {input.stats} --counts {input.counts} --out-scores {output.scores}"
         " --out-classes {output.classes} --out-balance {output.balance}"
         " --split {input.split} --out-recovery {output.recovery}"

@@ -160,6 +160,18 @@ def kmeans_mem_mb(wildcards, attempt):
     return sizing.kmeans_mem_mb(config, attempt)
 
 
+def attributes_mem_mb(wildcards, attempt):
+    return sizing.attributes_mem_mb(
+        config, dataset_cfg(wildcards), int(wildcards.K), attempt
+    )
+
+
+def attributes_runtime(wildcards, attempt):
+    return sizing.attributes_runtime(
+        config, dataset_cfg(wildcards), int(wildcards.K), attempt
+    )
+
+
 # ---- evaluate.smk --------------------------------------------------------------------
 def model_checkpoint(wildcards):
     return targets.model_checkpoint(
