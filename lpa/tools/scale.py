@@ -32,7 +32,7 @@ PAPER_DATASETS = {"ImageNet-LT": 115_846, "iNaturalist 2018": 437_513}
 
 
 def write_shards(folder: Path, images: int, height: int, width: int, dim: int, shards: int, classes: int,
-                 seed: int = 0) -> tuple[list[Path], Path]:  # fmt: skip
+                 seed: int = 0, compression: str = "snappy") -> tuple[list[Path], Path]:  # fmt: skip
     """Long-tailed synthetic shards (IF 100 over ``classes``) and their class_counts.csv."""
     rng = np.random.default_rng(seed)
     weights = 100.0 ** (-np.arange(classes) / max(classes - 1, 1))
@@ -42,7 +42,7 @@ def write_shards(folder: Path, images: int, height: int, width: int, dim: int, s
     paths = []
     for i, rows in enumerate(np.array_split(np.arange(images), shards), 1):
         path = folder / f"shard-{i}-of-{shards}.parquet"
-        with shard_writer(path, pa.float16(), height, width, dim) as write:
+        with shard_writer(path, pa.float16(), height, width, dim, compression) as write:
             for batch in np.array_split(rows, max(1, len(rows) // 64)):
                 noise = rng.random((len(batch), height * width, dim), dtype=np.float32)
                 local = np.maximum(centres[labels[batch]][:, None, :] + noise - 0.8, 0)
@@ -106,10 +106,17 @@ def run_size(folder: Path, images: int, args: argparse.Namespace) -> dict:
         "points_mib": points * args.dim * 4 / 2**20,
         "shard_mb": shard_mb,
         "kmeans_s": kmeans["seconds"],
+        "kmeans_read_mb_s": _read_rate(folder / "stats.json"),
         "kmeans_peak_mib": kmeans["peak_mib"],
         "attributes_s": attributes["seconds"],
         "attributes_peak_mib": attributes["peak_mib"],
     }
+
+
+def _read_rate(stats_path: Path) -> float:
+    """MB of shards per second K-means decoded them at (its stats' sampling record)."""
+    sampling = json.loads(stats_path.read_text())["sampling"]
+    return sampling["shard_bytes"] / 1e6 / sampling["read_seconds"]
 
 
 def fit_line(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
@@ -142,12 +149,12 @@ def growth(rows: list[dict], points_per_image: int, max_points: int, dim: int) -
 
 
 def markdown(rows: list[dict], fitted: dict) -> str:
-    lines = ["| images | points (float32 MiB) | shards MB | K-means s | K-means peak MiB | attributes s | "
-             "attributes peak MiB |", "|---" * 7 + "|"]  # fmt: skip
+    lines = ["| images | points (float32 MiB) | shards MB | K-means s | K-means read MB/s | K-means peak MiB | "
+             "attributes s | attributes peak MiB |", "|---" * 8 + "|"]  # fmt: skip
     for r in rows:
         lines.append(f"| {r['images']:,} | {r['points']:,} ({r['points_mib']:,.0f}) | {r['shard_mb']:,.0f} | "
-                     f"{r['kmeans_s']:.1f} | {r['kmeans_peak_mib']:,.0f} | {r['attributes_s']:.1f} | "
-                     f"{r['attributes_peak_mib']:,.0f} |")  # fmt: skip
+                     f"{r['kmeans_s']:.1f} | {r['kmeans_read_mb_s']:.0f} | {r['kmeans_peak_mib']:,.0f} | "
+                     f"{r['attributes_s']:.1f} | {r['attributes_peak_mib']:,.0f} |")  # fmt: skip
     laws = fitted["laws"]
     lines += ["", f"K-means peak MiB = {laws['kmeans_peak_mib']['intercept']:.0f} + "
               f"{laws['kmeans_peak_mib']['slope']:.3f} x points MiB; attributes s = "

@@ -17,6 +17,7 @@ def test_scale_benchmark_measures_both_stages_within_their_memory_bounds(tmp_pat
     for r in rows:  # each stage within what the workflow requests for it (lpa.planning.sizing)
         assert r["kmeans_peak_mib"] <= kmeans_request_mb(r["points_mib"])
         assert r["attributes_peak_mib"] <= ATTRIBUTES_BASE_MB
+        assert r["kmeans_read_mb_s"] > 0
     assert set(result["laws"]) == {"kmeans_peak_mib", "attributes_s", "attributes_peak_mib", "shard_mb"}
     assert set(result["projected"]) == {"ImageNet-LT", "iNaturalist 2018"}
     assert "| ImageNet-LT | 115,846 |" in capsys.readouterr().out
