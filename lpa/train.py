@@ -164,14 +164,16 @@ def resume(run: Run, init_from: str | Path | None) -> tuple[int, list[dict]]:
     if run.last.exists():
         try:
             ckpt = read_checkpoint(run.last, run.device)
-        except ValueError:  # another format version: start afresh, as for another config
-            ckpt = {}
-        if same_run(ckpt.get("config"), run.resolved):
+        except ValueError as err:  # another format version, or not a checkpoint: start afresh
+            log.warning("ignoring %s: %s", run.last, err)
+            ckpt = None
+        if ckpt is not None and same_run(ckpt.get("config"), run.resolved):
             run.model.load_state_dict(ckpt["model"], strict=True)
             run.optimizer.load_state_dict(ckpt["optimizer"])
             log.info("resumed %s at epoch %d", run.last, ckpt["epoch"])
             return ckpt["epoch"], ckpt["history"]
-        log.warning("ignoring %s: it was written with another config", run.last)
+        if ckpt is not None:
+            log.warning("ignoring %s: it was written with another config", run.last)
     elif init_from:
         init_model, _ = load_checkpoint(init_from, run.device)
         try:

@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+from hostile import hostile_checkpoint
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from lpa.models.checkpoints import load_checkpoint
@@ -55,7 +56,7 @@ def test_resume_after_a_kill_gives_the_same_final_weights(digits_split, tmp_path
     monkeypatch.setattr(PaCoObjective, "forward", killed_in_epoch_three)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, split, counts, tmp_path / "resumed")
-    assert torch.load(tmp_path / "resumed" / "last.pt", weights_only=False)["epoch"] == 2
+    assert torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)["epoch"] == 2
     assert not (tmp_path / "resumed" / "model.pt").exists()
     # the metrics of the finished epochs are there while the run goes on
     assert [json.loads(x)["epoch"] for x in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()] == [1, 2]
@@ -67,6 +68,19 @@ def test_resume_after_a_kill_gives_the_same_final_weights(digits_split, tmp_path
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
     assert not (tmp_path / "resumed" / "last.pt").exists()
+
+
+def test_a_last_pt_that_runs_code_is_not_resumed_from(digits_split, tmp_path, caplog):
+    split, counts = digits_split
+    marker, out = tmp_path / "marker", tmp_path / "run"
+    out.mkdir()
+    hostile_checkpoint(out / "last.pt", marker)
+    with caplog.at_level("WARNING", logger="lpa.train"):
+        train(tiny("ce", epochs=1), split, counts, out)
+    assert not marker.exists()
+    last = out / "last.pt"
+    assert f"ignoring {last}: {last} is not an LPA checkpoint readable without running code" in caplog.text
+    assert (out / "model.pt").exists() and not (out / "last.pt").exists()
 
 
 def test_lpa_finetunes_from_paco_checkpoint(digits_split, tmp_path):

@@ -3,7 +3,9 @@
 Our format is one ``torch.save`` dict: ``format_version``, ``config`` (the resolved training
 config), ``model_config`` (:class:`~lpa.models.networks.ModelConfig` as a dict), ``num_classes``,
 ``model`` (the state dict, loaded with ``strict=True``), ``epoch``, ``history`` and, while
-training runs, ``optimizer``. Files are written to a temporary name and moved into place.
+training runs, ``optimizer``: tensors and plain Python values only, so every checkpoint, ours and
+PaCo's, is read with ``torch.load(weights_only=True)`` and no code in a file runs. Files are
+written to a temporary name and moved into place.
 
 PaCo's format is what ``PaCo/LT/paco_cifar.py`` and ``paco_lt.py`` save: ``state_dict`` of
 the DistributedDataParallel-wrapped ``moco.builder.MoCo`` (``module.`` prefix), holding
@@ -18,6 +20,7 @@ The workflow's ``import_paco`` rule runs :mod:`lpa.import_paco` on a file of PaC
 from __future__ import annotations
 
 import logging
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -49,12 +52,36 @@ def save_checkpoint(path: str | Path, **fields) -> None:
         torch.save({"format_version": FORMAT_VERSION, **fields}, tmp)
 
 
+def _refusal(err: Exception) -> str:
+    """The line of torch's (many-line) ``weights_only`` error that says what it refused."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    for line in lines:
+        line = line.partition("WeightsUnpickler error:")[2].strip() or line
+        if "GLOBAL" in line or "unsupported" in line.lower():
+            return line.split(". Please")[0]
+    return lines[0] if lines else type(err).__name__
+
+
+def _torch_load(path: str | Path, device: torch.device | str, what: str, kind: str):
+    """``torch.load(weights_only=True)``; a file it refuses or cannot parse is a ValueError naming it."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"missing {what} {path}") from None
+    except pickle.UnpicklingError as err:  # a global outside torch's allow-list, or not a pickle at all
+        raise ValueError(f"{path} is not {kind} readable without running code: {_refusal(err)}") from None
+    except PermissionError:
+        raise
+    except (EOFError, RuntimeError, OSError) as err:  # empty, or a truncated zip archive
+        raise ValueError(f"{path} is not {kind}: {(str(err).splitlines() or ['empty file'])[0]}") from None
+
+
+_MODEL_KEYS = ("model_config", "num_classes", "model")
+
+
 def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict:
     """The checkpoint dict of our format, its version checked."""
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=False)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"missing checkpoint {path}") from None
+    ckpt = _torch_load(path, device, "checkpoint", "an LPA checkpoint")
     version = ckpt.get("format_version") if isinstance(ckpt, dict) else None
     if version != FORMAT_VERSION:
         raise ValueError(f"{path} has checkpoint format {version!r}, expected {FORMAT_VERSION}")
@@ -64,6 +91,9 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[LongTailNet, dict]:
     """Rebuild the model stored in one of our checkpoints (strict load); returns it and the dict."""
     ckpt = read_checkpoint(path, device)
+    missing = [key for key in _MODEL_KEYS if key not in ckpt]
+    if missing:
+        raise ValueError(f"{path} is not a model checkpoint: missing keys {', '.join(missing)}")
     model = LongTailNet(ModelConfig(**ckpt["model_config"]), ckpt["num_classes"])
     model.load_state_dict(ckpt["model"], strict=True)
     return model.to(device), ckpt
@@ -93,12 +123,7 @@ def export_paco(model: LongTailNet) -> dict[str, torch.Tensor]:
 
 
 def _paco_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"missing PaCo checkpoint {path}") from None
-    except Exception as err:  # a pickle with more than tensors, or not a torch file at all
-        raise ValueError(f"{path} is not a PaCo checkpoint readable by torch.load: {err}") from None
+    obj = _torch_load(path, "cpu", "PaCo checkpoint", "a PaCo checkpoint")
     state = obj.get("state_dict", obj) if isinstance(obj, Mapping) else None
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path} holds no state dict (expected PaCo's {{'state_dict': ...}})")

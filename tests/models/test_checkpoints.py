@@ -1,9 +1,15 @@
 """Our checkpoints, and PaCo's layout: export -> a file as PaCo's scripts save it -> import_paco."""
 
+import re
+import subprocess
+import sys
+
 import pytest
 import torch
+from hostile import WritesMarker, hostile_checkpoint
 
-from lpa.models.checkpoints import export_paco, import_paco, paco_key
+from lpa import evaluate, features, train
+from lpa.models.checkpoints import export_paco, import_paco, load_checkpoint, paco_key, save_checkpoint
 from lpa.models.networks import LongTailNet, ModelConfig
 from lpa.training.objectives import PaCoObjective
 
@@ -115,3 +121,65 @@ def test_import_of_another_architecture_or_a_missing_file_is_named(tmp_path):
     (tmp_path / "junk.pth").write_text("not a checkpoint")
     with pytest.raises(ValueError, match="junk.pth is not a PaCo checkpoint"):
         import_paco(tmp_path / "junk.pth", SMALL, 5)
+
+
+def _stage_argv(stage: str, checkpoint, split, counts, out) -> list[str]:
+    if stage == "train":
+        return ["--split", str(split), "--counts", str(counts), "--out-dir", str(out), "--init-from", str(checkpoint),
+                "--objective", "ce", "--depth", "8", "--augment", "digits", "--epochs", "1"]  # fmt: skip
+    argv = ["--checkpoint", str(checkpoint), "--split", str(split)]
+    if stage == "evaluate":
+        return argv + ["--counts", str(counts), "--out-summary", str(out / "s.json"), "--out-per-class", str(out / "c")]
+    return argv + (["--shard", "1-of-1", "--out", str(out / "f.parquet")] if stage == "features" else [])
+
+
+@pytest.mark.parametrize("stage", ["evaluate", "features", "probe", "train"])
+def test_every_stage_refuses_a_checkpoint_that_runs_code(digits_split, tmp_path, stage):
+    from lpa.tools import probe
+
+    split, counts = digits_split
+    marker = tmp_path / "marker"
+    checkpoint = hostile_checkpoint(tmp_path / "model.pt", marker)
+    main = {"evaluate": evaluate.main, "features": features.main, "probe": probe.main, "train": train.main}[stage]
+    message = re.escape(f"{checkpoint} is not an LPA checkpoint readable without running code: ") + ".*io.open"
+    with pytest.raises(ValueError, match=message):
+        main(_stage_argv(stage, checkpoint, split, counts, tmp_path / "out"))
+    assert not marker.exists()
+
+
+def test_the_refusal_is_one_line_naming_the_file(tmp_path):
+    marker = tmp_path / "marker"
+    checkpoint = hostile_checkpoint(tmp_path / "model.pt", marker)
+    argv = _stage_argv("evaluate", checkpoint, tmp_path / "split.parquet", tmp_path / "counts.csv", tmp_path)
+    done = subprocess.run([sys.executable, "-m", "lpa.evaluate", *argv], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "ERROR ValueError" in lines[0] and str(checkpoint) in lines[0], done.stderr
+    assert not marker.exists()
+    torch.load(checkpoint, weights_only=False)  # the file does run code, unless refused
+    assert marker.exists()
+
+
+def test_a_paco_checkpoint_that_runs_code_is_refused(tmp_path):
+    marker = tmp_path / "marker"
+    torch.save({"state_dict": {"module.queue": WritesMarker(marker)}}, tmp_path / "moco.pth.tar")
+    with pytest.raises(ValueError, match="moco.pth.tar is not a PaCo checkpoint readable without running code"):
+        import_paco(tmp_path / "moco.pth.tar", SMALL, len(COUNTS))
+    assert not marker.exists()
+
+
+def test_a_checkpoint_without_a_model_names_the_missing_keys(tmp_path):
+    save_checkpoint(tmp_path / "model.pt", config={}, epoch=1, num_classes=5)
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'model.pt'} is not a model checkpoint: missing keys "
+                                                   "model_config, model")):  # fmt: skip
+        load_checkpoint(tmp_path / "model.pt")
+
+
+def test_an_empty_or_truncated_checkpoint_is_named(tmp_path):
+    save_checkpoint(tmp_path / "model.pt", model=LongTailNet(SMALL, len(COUNTS)).state_dict())
+    data = (tmp_path / "model.pt").read_bytes()
+    (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
+    (tmp_path / "empty.pt").write_bytes(b"")
+    for name in ("truncated.pt", "empty.pt"):
+        with pytest.raises(ValueError, match=re.escape(f"{tmp_path / name} is not an LPA checkpoint")):
+            load_checkpoint(tmp_path / name)
