@@ -34,6 +34,7 @@ from lpa.augment.autoaugment import CIFAR10PolicyBatch
 from lpa.augment.batch import NORMALIZE, Tensor
 from lpa.augment.batch import normalize as normalize_levels
 from lpa.augment.randaugment import RandAugmentBatch
+from lpa.augment.sizes import DEFAULT_SIDES, RESIZING_RECIPES
 from lpa.augment.steps import (
     ColorJitter,
     Cutout,
@@ -50,14 +51,11 @@ from lpa.augment.steps import (
 Transform = Callable[..., torch.Tensor]
 
 # recipe -> (default crop size, default normalisation)
-RECIPES = {
-    "digits": (8, "digits"),
-    "cifar100": (32, "cifar100"),
-    "randclsstack_sim": (224, "imagenet"),
-    "randcls_sim": (224, "imagenet"),
-}
+_NORMALIZATIONS = {"digits": "digits", "cifar100": "cifar100", "randclsstack_sim": "imagenet",
+                   "randcls_sim": "imagenet"}  # fmt: skip
+RECIPES = {name: (DEFAULT_SIDES[name], norm) for name, norm in _NORMALIZATIONS.items()}
 DEVICE_RECIPES = ("digits", "cifar100")  # in-memory images: the whole recipe runs on the device
-CROP_RECIPES = ("randclsstack_sim", "randcls_sim")  # JPEGs: workers decode and crop, the rest runs on the device
+CROP_RECIPES = RESIZING_RECIPES  # JPEGs: workers decode and crop, the rest runs on the device
 
 
 def views(recipe: str, size: int) -> tuple[list[Step], list[Step]]:

@@ -47,7 +47,8 @@ def verify_flags(config: dict, dataset: str) -> str:
     ds = config["datasets"][dataset]
     lists = {f"{s}_list": ds[f"{s}_list"] for s in ("train", "val", "test")}
     expected = {k: v for k, v in ds["expected"].items() if v is not None}
-    flags = {"root": ds["root"], **lists, **expected, "check_images": ds["check_images"]}
+    flags = {"root": ds["root"], **lists, **expected, "check_images": ds["check_images"],
+             "augment": ds["augment"], "image_size": ds["image_size"]}  # fmt: skip
     return f"{cli_flags(flags)} --note {shlex.quote(ds['note'])}"
 
 

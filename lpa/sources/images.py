@@ -117,15 +117,37 @@ class Cifar100Source:
 
 
 def _read_cifar_pickle(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 32, 32, 3) uint8 images and (N,) fine labels of one CIFAR-100 pickle file."""
+    """(N, 32, 32, 3) uint8 images and (N,) fine labels of one CIFAR-100 pickle file.
+
+    Unpickled with no global but those a pickled ndarray names (``_reconstruct``, or
+    ``_frombuffer`` from pickle protocol 5, under ``numpy.core`` or ``numpy._core``, ``ndarray``
+    and ``dtype``) and ``_codecs.encode`` (bytes in protocol 2), so no code in the file runs.
+    """
+    import codecs
     import pickle
+
+    core = np._core if hasattr(np, "_core") else np.core
+    spellings = ("numpy.core", "numpy._core")
+    allowed = {
+        **{(f"{name}.multiarray", "_reconstruct"): core.multiarray._reconstruct for name in spellings},
+        **{(f"{name}.numeric", "_frombuffer"): core.numeric._frombuffer for name in spellings},
+        ("_codecs", "encode"): codecs.encode,  # how Python 3's protocol 2 stores bytes
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+    }
+
+    class ArraysOnly(pickle.Unpickler):
+        def find_class(self, module: str, name: str):
+            if (module, name) not in allowed:
+                raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR-100 pickle")
+            return allowed[module, name]
 
     try:
         with open(path, "rb") as fh:
-            entry = pickle.load(fh, encoding="latin1")
+            entry = ArraysOnly(fh, encoding="latin1").load()
         data = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
         labels = np.asarray(entry["fine_labels"], dtype=np.int64)
-    except (pickle.UnpicklingError, KeyError, ValueError, EOFError) as err:
+    except (pickle.UnpicklingError, KeyError, ValueError, TypeError, EOFError) as err:
         raise ValueError(f"{path} is not a CIFAR-100 python pickle: {err!r}") from None
     if len(data) != len(labels):
         raise ValueError(f"{path}: {len(data)} images but {len(labels)} labels")
@@ -133,42 +155,91 @@ def _read_cifar_pickle(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def read_list_file(path: str | Path) -> pd.DataFrame:
-    """``relative/path label`` lines -> DataFrame(path, label); errors name the file and line."""
-    paths, labels = [], []
+    """``relative/path label`` lines (UTF-8) -> DataFrame(path, label, line); errors name the file and line.
+
+    A label that is not a non-negative integer, a byte that is not UTF-8, a path listed twice and
+    a list without lines are errors.
+    """
     try:
-        lines = Path(path).read_text().splitlines()
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise FileNotFoundError(f"missing list file {path}") from None
-    for number, line in enumerate(lines, 1):
+    paths, labels, numbers, first = [], [], [], {}
+    for number, raw in enumerate(data.splitlines(), 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            byte = f"byte {raw[err.start]:#04x} (byte {err.start + 1} of the line)"
+            raise ValueError(f"{path}:{number}: {byte} is not UTF-8") from None
         if not line.strip():
             continue
         parts = line.rsplit(maxsplit=1)
-        if len(parts) != 2 or not parts[1].lstrip("-").isdigit() or int(parts[1]) < 0:
-            raise ValueError(f"{path}:{number}: expected 'relative/path label', got {line!r}")
+        if len(parts) != 2 or not (parts[1].isascii() and parts[1].isdigit()):
+            raise ValueError(f"{path}:{number}: expected 'relative/path label' (label 0, 1, ...), got {line!r}")
+        if parts[0] in first:
+            raise ValueError(f"{path}:{number}: {parts[0]} is listed twice, on lines {first[parts[0]]} and {number}")
+        first[parts[0]] = number
         paths.append(parts[0])
         labels.append(int(parts[1]))
-    return pd.DataFrame({"path": paths, "label": np.asarray(labels, np.int64)})
+        numbers.append(number)
+    if not paths:
+        raise ValueError(f"{path}: empty list, no 'relative/path label' line")
+    return pd.DataFrame({"path": paths, "label": np.asarray(labels, np.int64), "line": np.asarray(numbers, np.int64)})
 
 
 class ListFileSource:
     """Images listed as ``relative/path label`` lines (ImageNet-LT, iNaturalist 2018), under ``root``.
 
-    Image ids number the lines of the train, val and test lists, in that order.
+    Image ids number the lines of the train, val and test lists, in that order. The training
+    labels must be 0..C-1 with every class present, the other lists' labels training classes.
     """
 
     in_channels = 3
+    # Modes that convert("RGB") maps in full; it clips 16-bit and float ones ("I;16", "I", "F") to 0..255.
+    RGB_MODES = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr"})
 
     def __init__(self, root: str, lists: dict[str, str]) -> None:
         if "train" not in lists:
             raise ValueError("a listfile source needs train_list")
         self.root = Path(root)
-        frames = []
-        for split, name in lists.items():
-            frame = read_list_file(self.list_path(name))
-            frame["split"] = split
-            frames.append(frame)
-        self.table = pd.concat(frames, ignore_index=True)
+        read = {split: (self.list_path(name), read_list_file(self.list_path(name))) for split, name in lists.items()}
+        problems = self.label_problems(read)
+        if problems:
+            raise ValueError("labels of the lists under {}:\n{}".format(root, "\n".join(problems)))
+        self.table = pd.concat([frame.assign(split=split) for split, (_, frame) in read.items()], ignore_index=True)
         self.num_classes = int(self.table["label"].max()) + 1
+
+    @staticmethod
+    def label_problems(lists: dict[str, tuple[Path, pd.DataFrame]], classes: int | None = None, limit: int = 10):
+        """Problems with the labels of ``lists`` (split -> (list file, :func:`read_list_file` frame), train
+        among them), each naming the file: training labels must be 0..C-1 with every class present
+        (C = ``classes``, else the largest training label + 1), every other label a training class.
+        At most ``limit`` lines are named per list."""
+
+        def lines(path, rows, why):
+            named = [f"{path}:{row.line}: label {row.label} {why}" for row in rows.head(limit).itertuples()]
+            return named + ([f"{path}: {len(rows) - limit} more such lines"] if len(rows) > limit else [])
+
+        path, train = lists["train"]
+        present = np.unique(train["label"].to_numpy())
+        count = int(present[-1]) + 1 if classes is None else classes
+        problems = lines(path, train[train["label"] >= count], f"is not below the {count} declared classes")
+        absent = np.setdiff1d(np.arange(count), present)
+        if len(absent):
+            runs = np.split(absent, np.flatnonzero(np.diff(absent) > 1) + 1)
+            names = [f"{r[0]}" if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs]
+            names = names[:20] + (["..."] if len(names) > 20 else [])
+            top = train.loc[train["label"].idxmax()]
+            hint = f"; the largest label, {top['label']}, is on line {top['line']}" if classes is None else ""
+            problems.append(
+                f"{path}: labels must be 0..{count - 1} with every class in the training list; no image of "
+                f"class {', '.join(names)} ({len(absent)} of {count}{hint})"
+            )
+        for split, (other, frame) in lists.items():
+            if split != "train":
+                known = frame["label"].isin(present) & (frame["label"] < count)
+                problems += lines(other, frame[~known], f"is not a class of {path}")
+        return problems
 
     def list_path(self, name: str) -> Path:
         return Path(name) if Path(name).is_absolute() else self.root / name
@@ -177,6 +248,8 @@ class ListFileSource:
         path = self.root / self.table.at[image_id, "path"]
         try:
             with Image.open(path) as image:
+                if image.mode not in self.RGB_MODES:
+                    raise ValueError(f"image {path} has mode {image.mode}, which convert('RGB') clips to 8 bits")
                 return image.convert("RGB")
         except FileNotFoundError:
             raise FileNotFoundError(f"missing image {path}") from None

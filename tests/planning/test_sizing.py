@@ -3,7 +3,6 @@
 import pytest
 
 from lpa.planning.sizing import (
-    RECIPE_SIDES,
     attributes_mem_mb,
     attributes_runtime,
     doubled,
@@ -75,8 +74,3 @@ def test_attributes_memory_is_flat_but_for_the_recovery_metrics_of_planted_parts
     # 8x8 positions of a 32-px input through strides 1, 2, 2; K 16; 8 bytes per cosine
     assert attributes_mem_mb(config("resnet_cifar"), parts, 16, 1) == int(2000 + images * 64 * 16 * 8 / 2**20)
 
-
-def test_recipe_sides_are_the_recipes_defaults():
-    from lpa.augment.recipes import RECIPES
-
-    assert RECIPE_SIDES == {name: size for name, (size, _) in RECIPES.items()}

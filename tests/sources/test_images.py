@@ -1,12 +1,18 @@
 """The image sources (lpa.sources): the long-tailed profile, and each dataset path on small data in the real
 formats: CIFAR-100 pickles, list files over JPEGs."""
 
+import io
 import json
+import pickle
+import re
+import struct
 
 import numpy as np
 import pandas as pd
 import pytest
 from fakedata import write_cifar100, write_jpeg_lists
+from hostile import WritesMarker
+from PIL import Image
 
 from lpa import data, verify
 from lpa.data import DataConfig
@@ -83,6 +89,56 @@ def test_corrupt_cifar_pickle_is_named(tmp_path):
         Cifar100Source(str(tmp_path))
 
 
+def test_a_cifar_pickle_that_runs_code_is_refused(tmp_path):
+    write_cifar100(tmp_path, train_per_class=1, test_per_class=1)
+    marker, train = tmp_path / "marker", tmp_path / "cifar-100-python" / "train"
+    hostile = pickle.dumps({"data": WritesMarker(marker), "fine_labels": [0]}, protocol=2)
+    train.write_bytes(hostile)
+    message = re.escape(f"{train} is not a CIFAR-100 python pickle: ") + ".*io.open is not allowed"
+    with pytest.raises(ValueError, match=message):
+        Cifar100Source(str(tmp_path))
+    assert not marker.exists()
+    pickle.loads(hostile)  # the file does run code, unless refused
+    assert marker.exists()
+
+
+class Python2Pickler(pickle._Pickler):
+    """Pickles bytes as Python 2 pickled its ``str`` (SHORT_BINSTRING / BINSTRING), as in CIFAR-100's files."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def save_str8(self, obj: bytes) -> None:
+        n = len(obj)
+        self.write((pickle.SHORT_BINSTRING + bytes([n]) if n < 256 else pickle.BINSTRING + struct.pack("<i", n)) + obj)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_str8
+
+
+def test_cifar_pickles_as_python_2_wrote_them_are_read(tmp_path):
+    arrays = write_cifar100(tmp_path, train_per_class=1, test_per_class=1)
+    data, labels = arrays["train"]
+    buffer = io.BytesIO()
+    Python2Pickler(buffer, protocol=2).dump({"data": data, "fine_labels": labels.tolist()})
+    # the spelling of numpy < 2, which pickled the real files
+    py2 = buffer.getvalue().replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    assert b"cnumpy.core.multiarray\n_reconstruct" in py2
+    (tmp_path / "cifar-100-python" / "train").write_bytes(py2)
+    source = Cifar100Source(str(tmp_path))
+    np.testing.assert_array_equal(source.data["train"], data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(source.targets["train"], labels)
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_cifar_pickles_that_python_3_wrote_are_read_at_every_protocol(tmp_path, protocol):
+    arrays = write_cifar100(tmp_path, train_per_class=1, test_per_class=1)
+    data, labels = arrays["train"]
+    entry = {"data": data, "fine_labels": labels.tolist()}
+    (tmp_path / "cifar-100-python" / "train").write_bytes(pickle.dumps(entry, protocol=protocol))
+    source = Cifar100Source(str(tmp_path))
+    np.testing.assert_array_equal(source.targets["train"], labels)
+
+
 @pytest.fixture
 def jpeg_dataset(tmp_path):
     lists = write_jpeg_lists(tmp_path, {"train.txt": [6, 3, 1], "val.txt": [1, 1, 1], "test.txt": [2, 2, 2]})
@@ -103,6 +159,46 @@ def test_list_file_errors_name_file_and_line(tmp_path):
     (tmp_path / "bad.txt").write_text("a.jpg 0\nb.jpg cat\n")
     with pytest.raises(ValueError, match="bad.txt:2"):
         read_list_file(tmp_path / "bad.txt")
+
+
+@pytest.mark.parametrize(
+    "content,error",
+    [
+        (b"a.jpg 0\nb.jpg 1\n\na.jpg 2\n", "bad.txt:4: a.jpg is listed twice, on lines 1 and 4"),
+        (b"\n \n", "bad.txt: empty list"),
+        (b"a.jpg 0\nb\xe9.jpg 1\n", "bad.txt:2: byte 0xe9 .* is not UTF-8"),
+        (b"a.jpg -1\n", "bad.txt:1: expected 'relative/path label'"),
+    ],
+)
+def test_unreadable_list_files_name_file_and_line(tmp_path, content, error):
+    (tmp_path / "bad.txt").write_bytes(content)
+    with pytest.raises(ValueError, match=error):
+        read_list_file(tmp_path / "bad.txt")
+
+
+@pytest.mark.parametrize(
+    "split,line,error",
+    [
+        ("train", "train/0000/00000.jpg.copy 999", "no image of class 3-998 .*largest label, 999, is on line 11"),
+        ("val", "val/0000/00000.jpg.copy 3", "val.txt:4: label 3 is not a class of .*train.txt"),
+        ("test", "test/0000/00000.jpg.copy 7", "test.txt:7: label 7 is not a class of .*train.txt"),
+    ],
+)
+def test_list_file_source_refuses_labels_outside_the_training_classes(jpeg_dataset, split, line, error):
+    root, lists = jpeg_dataset
+    path = lists[f"{split}.txt"]
+    path.write_text(path.read_text() + line + "\n")
+    with pytest.raises(ValueError, match=error):
+        ListFileSource(str(root), {"train": "train.txt", "val": "val.txt", "test": "test.txt"})
+
+
+def test_list_file_source_refuses_a_16_bit_image_by_name(jpeg_dataset):
+    root, _ = jpeg_dataset
+    Image.fromarray(np.full((40, 40), 60000, np.uint16)).save(root / "deep.png")
+    (root / "deep.txt").write_text("deep.png 0\n")
+    source = ListFileSource(str(root), {"train": "deep.txt"})
+    with pytest.raises(ValueError, match="deep.png has mode I;16"):
+        source.load(0)
 
 
 def test_missing_and_corrupt_images_are_named(jpeg_dataset):
