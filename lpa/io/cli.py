@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import logging
 import os
 import shlex
 import sys
+import traceback
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -111,10 +113,30 @@ def setup_logging() -> logging.Logger:
     return logging.getLogger("lpa")
 
 
+def _one_line(err: BaseException) -> str:
+    """``Type: message`` on one line; an ``OSError`` as its errno text, errno name and file(s)."""
+    if isinstance(err, OSError) and err.strerror:
+        code = f" ({errno.errorcode[err.errno]})" if err.errno in errno.errorcode else ""
+        files = " -> ".join(str(f) for f in (err.filename, err.filename2) if f is not None)
+        return f"{type(err).__name__}: {err.strerror}{code}" + (f": {files}" if files else "")
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return f"{type(err).__name__}: {lines[0] if lines else repr(err)}"
+
+
 def run_main(main: Callable[[Sequence[str] | None], None]) -> None:
-    """Run a stage's ``main`` and turn the errors a user can fix into one clear line and exit code 1."""
+    """Run a stage's ``main`` and turn the errors a user can fix into one clear line and exit code 1.
+
+    ``ValueError``, ``FileNotFoundError`` and ``KeyError`` are the line alone. Any other
+    ``OSError`` (no room, no permission) and ``RuntimeError`` (what torch raises) are the line
+    followed by the traceback on stderr, which the rule's log keeps.
+    """
+    log = logging.getLogger("lpa")
     try:
         main(None)
     except (ValueError, FileNotFoundError, KeyError) as err:
-        logging.getLogger("lpa").error("%s: %s", type(err).__name__, err)
+        log.error("%s: %s", type(err).__name__, err)
+        sys.exit(1)
+    except (OSError, RuntimeError) as err:
+        log.error("%s", _one_line(err))
+        traceback.print_exception(err, file=sys.stderr)
         sys.exit(1)

@@ -1,4 +1,6 @@
 import argparse
+import errno
+import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -8,7 +10,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from lpa.io.cli import add_dataclass_arguments, cli_flags, dataclass_from_args
+from lpa.io.cli import add_dataclass_arguments, cli_flags, dataclass_from_args, run_main
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -59,3 +61,35 @@ def test_schema_rejects_bad_config_naming_the_key(patch, words):
     config = {**yaml.safe_load(CONFIGS[1].read_text()), **patch}
     with pytest.raises(WorkflowError, match=words):
         validate(config, str(SCHEMA), set_default=True)
+
+
+def _raises(err: BaseException):
+    def main(argv):
+        raise err
+
+    return main
+
+
+@pytest.mark.parametrize(
+    "err,line",
+    [
+        (OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/out/model.pt"),
+         f"OSError: {os.strerror(errno.ENOSPC)} (ENOSPC): /out/model.pt"),
+        (PermissionError(errno.EACCES, os.strerror(errno.EACCES), "/out/split.parquet"),
+         f"PermissionError: {os.strerror(errno.EACCES)} (EACCES): /out/split.parquet"),
+        (RuntimeError("CUDA out of memory.\nTried to allocate 2 GiB"), "RuntimeError: CUDA out of memory."),
+    ],
+)  # fmt: skip
+def test_os_and_runtime_errors_are_one_line_then_the_traceback(err, line, caplog, capsys):
+    with pytest.raises(SystemExit) as exit_, caplog.at_level("ERROR", logger="lpa"):
+        run_main(_raises(err))
+    assert exit_.value.code == 1
+    assert [r.getMessage() for r in caplog.records] == [line]
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+def test_an_error_a_user_can_fix_is_the_line_alone(caplog, capsys):
+    with pytest.raises(SystemExit), caplog.at_level("ERROR", logger="lpa"):
+        run_main(_raises(ValueError("/in/split.parquet has no training images")))
+    assert [r.getMessage() for r in caplog.records] == ["ValueError: /in/split.parquet has no training images"]
+    assert capsys.readouterr().err == ""
