@@ -125,7 +125,7 @@ def to_markdown(table: pd.DataFrame) -> str:
     if table.get("stalled_seeds", pd.Series(dtype=int)).any():
         lines += ["", "STALLED: the run's balanced training top-1 stayed near chance while its loss fell "
                   "(lpa.training.monitor; `stalled` in its metrics.jsonl): its numbers do not measure the method. "
-                  "See the README, 'A baseline that is seen to learn'."]  # fmt: skip
+                  "See docs/diagnostics.md, 'The stall warning'."]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

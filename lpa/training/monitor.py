@@ -65,6 +65,6 @@ def stall_reason(history: Sequence[dict], num_classes: int, min_epochs: int = MI
         return (
             f"the loss fell from {first['loss']:.3g} to {last['loss']:.3g} over {len(history)} epochs, but the "
             f"balanced training top-1 is {top1:.1f}%, under {threshold:.1f}% (chance {100 / num_classes:.1f}%): "
-            "the classifier is not learning (see the README, 'A baseline that is seen to learn')"
+            "the classifier is not learning (docs/diagnostics.md, 'The stall warning')"
         )
     return None
