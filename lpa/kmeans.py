@@ -125,11 +125,12 @@ def normalize_rows(points: np.ndarray, block: int = 8192) -> None:
     """L2-normalise the rows of a float32 array in place, ``block`` rows at a time.
 
     Block by block, so no temporary as large as the points is made (``np.linalg.norm`` over
-    all rows at once allocates one: +1,955 MiB on 1,953 MiB of points).
+    all rows at once allocates one: +1,955 MiB on 1,953 MiB of points). Each row's norm is
+    ``np.linalg.norm``'s, bit for bit, whatever the block.
     """
     for start in range(0, len(points), block):
         rows = points[start : start + block]
-        rows /= np.maximum(np.sqrt(np.einsum("nd,nd->n", rows, rows))[:, None], 1e-12)
+        rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
 
 def faiss_gpus() -> int:
