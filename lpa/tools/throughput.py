@@ -7,6 +7,8 @@ arrays for in-memory sources, JPEGs of ImageNet's typical 500x375 size for list 
 
 - worker path: the PIL recipe image by image (``lpa.augment.recipes.train_transform``), per
   core (one process, one thread) and in total (a DataLoader with one worker per core);
+- evaluation input (the features and evaluate stages): the deterministic transform in a
+  DataLoader with 0 workers (in the stage's process) and with one worker per core;
 - device path: the batched recipe (``lpa.augment.recipes.BatchRecipe``) on ``--device``, per
   core (one thread; CPU only) and in total; for JPEG recipes the workers' share (decode + crop) is timed;
   its bound: a batch's operations, the bytes their tensors hold and its bmm FLOPs, against
@@ -46,6 +48,7 @@ from lpa.augment.recipes import (
     RECIPES,
     BatchRecipe,
     decode_crop_transform,
+    eval_transform,
     train_transform,
 )
 from lpa.io.cli import run_main
@@ -202,6 +205,15 @@ def worker_figures(cfg: TrainConfig, source, ids: np.ndarray, labels: np.ndarray
             out[f"decode_{name}_images_per_s_per_core"] = 1 / one_thread(
                 lambda decode=decode: median_seconds(lambda: [decode(i) for i in ids], 3, lambda: None) / len(ids)
             )
+    # the features and evaluate stages' input: the deterministic transform, in the stage's process
+    # (num_workers 0) and in one DataLoader worker per core
+    evaluation = ImageDataset(source, ids, labels, eval_transform(cfg.augment, cfg.image_size, cfg.normalize))
+    for workers in (0, cores):
+        loader = DataLoader(evaluation, batch_size=cfg.batch_size, num_workers=workers,
+                            persistent_workers=workers > 0)  # fmt: skip
+        out[f"eval_input_images_per_s_{workers}_workers"] = len(ids) / median_seconds(
+            lambda loader=loader: [b for b in loader], 2, lambda: None
+        )
     crop = None
     if cfg.augment in CROP_RECIPES:  # the workers' share when the rest runs on the device
         crop = ImageDataset(source, ids, labels, decode_crop_transform(cfg.augment, size=size), seed=0)
@@ -350,6 +362,8 @@ def ratio_lines(r: dict) -> list[str]:
         both = 1 / (1 / r["decode_crop_images_per_s_per_core"] + 1 / r["device_images_per_s_per_core"])
         lines.append(f"decode + crop, then the device's finish / whole worker recipe, per core: "
                      f"{both / r['worker_images_per_s_per_core']:.2f}")  # fmt: skip
+    ratio("features and evaluate input, one worker per core / in the stage's process",
+          f"eval_input_images_per_s_{r['cores']}_workers", "eval_input_images_per_s_0_workers")  # fmt: skip
     ratio("step time, ours / reference loop's (<= 1: not slower)", "step_s", "reference_step_s")
     ratio("training images/s, device / worker path", "device_training_images_per_s", "worker_training_images_per_s")
     ratio("training images/s, device path / reference loop (workers, a read-back each step)",

@@ -14,14 +14,17 @@ def test_bench_prints_each_path_and_the_ratios(tmp_path, capsys):
     for key in ("worker_images_per_s_per_core", "device_images_per_s_per_core", "step_s", "reference_step_s",
                 "worker_training_images_per_s", "device_training_images_per_s", "device_compile_s",
                 "device_compiled_images_per_s_total", "compiled_training_images_per_s", "device_operations",
-                "device_gbytes", "stream_gb_per_s", "operation_us", "device_bound_ms", "device_batch_ms"):  # fmt: skip
+                "device_gbytes", "stream_gb_per_s", "operation_us", "device_bound_ms", "device_batch_ms",
+                "eval_input_images_per_s_0_workers",
+                f"eval_input_images_per_s_{figures['cores']}_workers"):  # fmt: skip
         assert figures[key] > 0, key
     assert figures["device_bmm_gflop"] > 0  # the digits key view's resized crop is two batched products
     printed = capsys.readouterr().out
     assert "device / worker images/s per core:" in printed and "step time, ours / reference loop's" in printed
     assert "device path images/s in total, compiled / eager:" in printed
     assert "device path time per batch, measured / bound" in printed
-    assert len(figures["ratios"]) == 8  # no decode + crop lines: digits are in memory
+    assert "features and evaluate input, one worker per core / in the stage's process" in printed
+    assert len(figures["ratios"]) == 9  # no decode + crop lines: digits are in memory
     assert figures["reference_training_images_per_s"] > 0
 
 
