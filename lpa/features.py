@@ -3,12 +3,14 @@
 One shard holds a contiguous slice of the training images (by image id). Each row is one
 image: ``image_id``, ``label`` and ``features``, a fixed-size list of H*W*D values in
 (H, W, D) order; the schema metadata ``lpa`` records ``height``, ``width``, ``dim``.
-Read them back with :mod:`lpa.io.artifacts`.
+Beside each shard, its part of the local features K-means clusters (``--out-sample``, drawn
+as :mod:`lpa.clustering.sampling` says). Read them back with :mod:`lpa.io.artifacts`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import shutil
 from collections.abc import Sequence
@@ -21,7 +23,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from lpa.augment.recipes import eval_transform
-from lpa.io.artifacts import COMPRESSIONS, read_split, shard_writer
+from lpa.clustering.sampling import chosen_rows, sample_mask
+from lpa.io.artifacts import COMPRESSIONS, read_split, sample_writer, shard_writer
 from lpa.io.cli import run_main, setup_logging, speed_default
 from lpa.models.checkpoints import load_checkpoint
 from lpa.sources.images import open_source
@@ -66,12 +69,18 @@ def extract_shard(
     device: str = "auto",
     compression: str = "snappy",
     num_workers: int = 0,
+    out_sample: str | Path | None = None,
+    sample_points: int = 1_000_000,
+    sample_seed: int = 0,
 ) -> int:
     """Write shard ``shard`` of the training images' dense features to ``out``; returns its row count.
 
-    ``num_workers`` DataLoader processes decode and transform the images, so that a GPU does
-    not wait on PIL. A non-finite feature (a float16 overflow, or a model that gives NaN) is
-    an error naming the image; so is a file system without room for the shard.
+    With ``out_sample``, also the shard's part of K-means' sample: the class-balanced, seeded draw
+    of ``sample_points`` local features over every training image (:mod:`lpa.clustering.sampling`),
+    the chosen ones of this shard's images. ``num_workers`` DataLoader processes decode and
+    transform the images, so that a GPU does not wait on PIL. A non-finite feature (a float16
+    overflow, or a model that gives NaN) is an error naming the image; so is a file system
+    without room for the shard.
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
@@ -93,9 +102,17 @@ def extract_shard(
     # Probe one image for the map's shape, so even an empty shard carries a full schema.
     probe, _ = ImageDataset(dataset.source, train["image_id"].to_numpy()[:1], [0], dataset.transform)[0]
     _, dim, height, width = model(probe[None].to(dev)).dense.shape
-    check_free_space(out, len(rows) * height * width * dim * np.dtype(np_dtype).itemsize)
+    chosen = shard_sample(train["image_id"].to_numpy(), train["label"].to_numpy(), rows, height * width,
+                          sample_points, sample_seed)  # fmt: skip
+    values_bytes = len(rows) * height * width * dim * np.dtype(np_dtype).itemsize
+    check_free_space(out, int(values_bytes * (1 + (chosen.mean() if out_sample and chosen.size else 0))))
     written = 0
-    with shard_writer(out, pa_type, height, width, dim, compression) as write:
+    sample = {"max_points": sample_points, "seed": sample_seed, "feature_map": [height, width, dim],
+              "images": len(rows), "local_features": int(chosen.size)}  # fmt: skip
+    with contextlib.ExitStack() as outputs:
+        write = outputs.enter_context(shard_writer(out, pa_type, height, width, dim, compression))
+        if out_sample:
+            write_sample = outputs.enter_context(sample_writer(out_sample, pa_type, dim, compression, sample))
         for images, labels in tqdm(loader, desc=f"features {shard}", mininterval=10):
             flat = dense_rows(model(images.to(dev)).dense, np_dtype)
             ids = dataset.image_ids[written : written + len(labels)]
@@ -105,9 +122,22 @@ def extract_shard(
                 raise ValueError(f"image {ids[bad][0]} of shard {shard} has non-finite features{hint}; "
                                  f"{int(bad.sum())} such images in its batch")  # fmt: skip
             write(ids, labels.numpy(), flat)
+            if out_sample:
+                local = flat.reshape(len(ids), height * width, dim)
+                write_sample(*chosen_rows(ids, labels.numpy(), local, chosen[written : written + len(ids)]))
             written += len(labels)
     log.info("shard %s: %d images -> %s", shard, written, out)
     return written
+
+
+def shard_sample(image_ids: np.ndarray, labels: np.ndarray, rows: np.ndarray, positions: int, budget: int,
+                 seed: int) -> np.ndarray:  # fmt: skip
+    """(len(rows), positions) bool: which local features of the shard's ``rows`` K-means clusters, from
+    the draw over every training image in image-id order (the order K-means reads its points in)."""
+    order = np.argsort(image_ids, kind="stable")
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    return sample_mask(labels[order], positions, budget, seed)[rank[rows]]
 
 
 def check_free_space(out: str | Path, values_bytes: int) -> None:
@@ -126,6 +156,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--split", required=True)
     parser.add_argument("--shard", required=True, help="which shard, as '2-of-4'")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--out-sample", help="also write the shard's part of K-means' sample here")
+    parser.add_argument("--sample-points", type=int, default=1_000_000, help="the point budget (kmeans.max_points)")
+    parser.add_argument("--sample-seed", type=int, default=0, help="the draw's seed (K-means' seed)")
     parser.add_argument("--batch-size", type=int, default=speed_default("features_batch_size", 256))
     parser.add_argument("--dtype", default="float16", choices=sorted(DTYPES))
     parser.add_argument("--compression", default="snappy", choices=COMPRESSIONS, help="of the features column")
@@ -138,7 +171,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     extract_shard(args.checkpoint, args.split, args.out, args.shard, args.batch_size, args.dtype, args.device,
-                  args.compression, args.num_workers)  # fmt: skip
+                  args.compression, args.num_workers, args.out_sample, args.sample_points,
+                  args.sample_seed)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 Backends: faiss (on the GPU when the installed faiss has GPU support, else the CPU) and a
 PyTorch implementation for GPUs where faiss-gpu cannot be installed. Runs in its own process;
 the faiss backend never loads torch (faiss and torch can clash over OpenMP).
-When the local features exceed ``max_points``, an explicit seeded subsample is drawn,
-balanced across classes so that tail classes are represented. Writes ``centroids.npy``
+It clusters the samples the features stage drew (:mod:`lpa.clustering.sampling`): every local
+feature up to ``max_points``, above it a seeded subsample balanced across classes, so that tail
+classes are represented; it decodes those and nothing else. Writes ``centroids.npy``
 (K, D) float32 and ``stats.json``; fails, writing neither, if the clusters collapse.
 """
 
@@ -21,8 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 
-from lpa.io.artifacts import iter_shard_batches, open_features, read_shard_index
+from lpa.io.artifacts import iter_shard_batches, open_features, read_sample_meta
 from lpa.io.cli import add_dataclass_arguments, dataclass_from_args, run_main, setup_logging
 from lpa.io.files import atomic_path, write_json
 
@@ -48,74 +50,38 @@ class KMeansConfig:
             raise ValueError(f"backend must be auto, faiss or torch, got {self.backend!r}")
 
 
-def class_quotas(available: np.ndarray, budget: int) -> np.ndarray:
-    """Split ``budget`` points as evenly as possible over classes holding ``available`` points each.
-
-    Water-filling: a class with fewer points than its share gives all it has, and the rest of
-    the budget is shared among the others.
-    """
-    available = np.asarray(available, dtype=np.int64)
-    quota = np.zeros_like(available)
-    open_ = available > 0
-    remaining = min(int(budget), int(available.sum()))
-    while remaining > 0 and open_.any():
-        share = remaining // int(open_.sum())
-        if share == 0:  # fewer points left than open classes: one more each for the first ones
-            quota[np.flatnonzero(open_)[:remaining]] += 1
-            break
-        give = np.minimum(available - quota, share) * open_
-        quota += give
-        remaining -= int(give.sum())
-        open_ &= quota < available
-    return quota
-
-
-def sample_mask(labels: np.ndarray, points_per_image: int, budget: int, seed: int) -> np.ndarray:
-    """(n_images, points_per_image) bool: the local features to cluster, class-balanced and seeded."""
-    n = len(labels)
-    if n * points_per_image <= budget:
-        return np.ones((n, points_per_image), dtype=bool)
-    rng = np.random.default_rng(seed)
-    classes, inverse = np.unique(labels, return_inverse=True)
-    available = np.bincount(inverse) * points_per_image
-    quotas = class_quotas(available, budget)
-    mask = np.zeros(n * points_per_image, dtype=bool)
-    for c in range(len(classes)):
-        images = np.flatnonzero(inverse == c)
-        flat = rng.choice(len(images) * points_per_image, size=quotas[c], replace=False)
-        mask[images[flat // points_per_image] * points_per_image + flat % points_per_image] = True
-    return mask.reshape(n, points_per_image)
-
-
 def load_points(paths: Sequence[str | Path], cfg: KMeansConfig) -> tuple[np.ndarray, dict]:
-    """The (n, D) float32 points to cluster and a summary of how they were chosen."""
-    _, (height, width, dim) = open_features(paths)
-    ids, labels = read_shard_index(paths)
-    if len(np.unique(ids)) != len(ids):
-        raise ValueError(f"feature shards repeat image ids: {len(np.unique(ids))} unique of {len(ids)} rows")
-    order = np.argsort(ids)
-    per_image = height * width
-    mask = sample_mask(labels[order], per_image, cfg.max_points, cfg.seed)
-    # filled in place: the points are held once (max_points x D float32), never concatenated;
-    # only the chosen local features are converted from the stored type
-    points = np.empty((int(mask.sum()), dim), np.float32)
-    filled = 0
+    """The (n, D) float32 points to cluster, read from the features stage's samples, and a summary of
+    how they were chosen. A sample drawn for another ``max_points`` or seed is an error naming it."""
+    paths, (_, _, dim) = open_features(paths)
+    metas = [read_sample_meta(p) for p in paths]
+    for path, meta in zip(paths, metas):
+        if (meta["max_points"], meta["seed"]) != (cfg.max_points, cfg.seed):
+            raise ValueError(f"{path} was drawn for max_points {meta['max_points']} and seed {meta['seed']}, K-means "
+                             f"is set to {cfg.max_points} and {cfg.seed}: rerun the features stage")  # fmt: skip
+    maps = {tuple(m["feature_map"]) for m in metas}
+    if len(maps) != 1:
+        raise ValueError(f"K-means samples disagree on the feature map: {sorted(maps)}")
+    # filled in place: the points are held once (max_points x D float32), never concatenated
+    points = np.empty((sum(pq.ParquetFile(p).metadata.num_rows for p in paths), dim), np.float32)
+    filled, labels = 0, []
     tic = time.perf_counter()
-    for _, batch_ids, _, local in iter_shard_batches(paths):
-        chosen = local[mask[np.searchsorted(ids[order], batch_ids)]]
-        points[filled : filled + len(chosen)] = chosen
-        filled += len(chosen)
-    per_class = np.bincount(np.unique(labels, return_inverse=True)[1], weights=mask.sum(1)).astype(int)
+    for _, _, batch_labels, local in iter_shard_batches(paths):
+        points[filled : filled + len(local)] = local.reshape(len(local), dim)
+        filled += len(local)
+        labels.append(batch_labels)
+    per_class = np.unique(np.concatenate(labels) if labels else np.zeros(0, int), return_counts=True)[1]
+    local_features = sum(m["local_features"] for m in metas)
     summary = {
-        "images": int(len(ids)),
-        "local_features": int(len(ids) * per_image),
+        "images": sum(m["images"] for m in metas),
+        "local_features": local_features,
         "points_used": int(len(points)),
-        "subsampled": bool(len(points) < len(ids) * per_image),
+        "subsampled": bool(len(points) < local_features),
         "points_per_class_min": int(per_class.min()) if len(per_class) else 0,
         "points_per_class_max": int(per_class.max()) if len(per_class) else 0,
-        "feature_map": [height, width, dim],
-        # every shard is decoded whole, whatever the sample: its rate against the disk's
-        "shard_bytes": int(sum(Path(p).stat().st_size for p in paths)),
+        "feature_map": list(maps.pop()),
+        # the samples alone are decoded: their rate against the disk's
+        "shard_bytes": int(sum(p.stat().st_size for p in paths)),
         "read_seconds": time.perf_counter() - tic,
     }
     return points, summary

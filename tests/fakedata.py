@@ -78,3 +78,27 @@ def write_shard(path, ids, labels, local):
     n, p, d = local.shape
     with shard_writer(path, pa.float32(), 1, p, d) as write:
         write(np.asarray(ids, np.int64), np.asarray(labels, np.int64), local.reshape(n, p * d))
+
+
+def write_samples(folder, ids, labels, local, shard_sizes, max_points, seed):
+    """K-means samples as the features stage writes them, for shards of ``shard_sizes`` consecutive images
+    of ``local`` (n, P, D), drawn over all of them; returns their paths."""
+    import pyarrow as pa
+
+    from lpa.clustering.sampling import chosen_rows, sample_mask
+    from lpa.io.artifacts import sample_writer
+
+    local = np.asarray(local, np.float32)
+    n, p, d = local.shape
+    mask = sample_mask(np.asarray(labels), p, max_points, seed)
+    paths, start = [], 0
+    for i, size in enumerate(shard_sizes, 1):
+        rows = slice(start, start + size)
+        path = Path(folder) / f"sample-{i}-of-{len(shard_sizes)}.parquet"
+        meta = {"max_points": max_points, "seed": seed, "feature_map": [1, p, d], "images": size,
+                "local_features": size * p}  # fmt: skip
+        with sample_writer(path, pa.float32(), d, "snappy", meta) as write:
+            write(*chosen_rows(np.asarray(ids)[rows], np.asarray(labels)[rows], local[rows], mask[rows]))
+        paths.append(path)
+        start += size
+    return paths

@@ -91,3 +91,25 @@ def test_decoding_workers_give_the_same_shard(tiny_model, tmp_path):
                       compression="zstd", num_workers=workers)  # fmt: skip
     (a, b) = (np.concatenate([x[3] for x in iter_shard_batches([tmp_path / f"w{w}.parquet"])]) for w in (0, 2))
     np.testing.assert_array_equal(a, b)
+
+
+def test_the_shards_samples_are_the_draw_over_every_training_image(tiny_model, tmp_path):
+    """Each shard writes its part of K-means' sample: together, the class-balanced draw over all
+    training images in image-id order, as K-means reads its points; with the draw recorded."""
+    from lpa.clustering.sampling import sample_mask
+    from lpa.io.artifacts import read_sample_meta
+    from lpa.kmeans import KMeansConfig, load_points
+
+    model, split = tiny_model
+    shards = [tmp_path / f"shard-{i}-of-3.parquet" for i in (1, 2, 3)]
+    samples = [tmp_path / f"sample-{i}-of-3.parquet" for i in (1, 2, 3)]
+    for i in (1, 2, 3):
+        extract_shard(model, split, shards[i - 1], f"{i}-of-3", batch_size=16, out_sample=samples[i - 1],
+                      sample_points=500, sample_seed=4)  # fmt: skip
+    ids, labels, local = (np.concatenate(x) for x in zip(*iter_local_features(shards)))
+    assert (np.diff(ids) > 0).all()  # the shards hold the images in id order
+    expected = local[sample_mask(labels, 16, 500, 4)]
+    points, summary = load_points(samples, KMeansConfig(k=2, max_points=500, seed=4))
+    np.testing.assert_array_equal(points, expected)
+    assert summary["images"] == len(ids) and summary["local_features"] == 16 * len(ids) and len(points) == 500
+    assert read_sample_meta(samples[0])["feature_map"] == [4, 4, 8]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lpa.kmeans import KMeansConfig, check_collapse, class_quotas, fit, sample_mask
+from lpa.kmeans import KMeansConfig, check_collapse, fit
 
 
 def blobs(k=5, per=200, dim=16, seed=0):
@@ -25,22 +25,6 @@ def test_kmeans_recovers_separable_blobs(normalize):
 
     assert stats["faiss"]["device"] == ("gpu" if faiss_gpus() > 0 else "cpu")
     assert stats["faiss"]["gpus_visible"] == faiss_gpus() and isinstance(stats["faiss"]["gpu_build"], bool)
-
-
-def test_class_quotas_water_fill():
-    assert class_quotas([1000, 10, 500], 300).tolist() == [145, 10, 145]
-    assert class_quotas([5, 5], 100).tolist() == [5, 5]
-    assert class_quotas([3, 3, 3], 2).tolist() == [1, 1, 0]
-
-
-def test_sample_mask_is_balanced_seeded_and_within_budget():
-    labels = np.array([0] * 50 + [1] * 5)
-    mask = sample_mask(labels, points_per_image=4, budget=60, seed=3)
-    assert mask.sum() == 60
-    assert mask[labels == 1].sum() == 20  # the tail class gives all it has
-    assert mask[labels == 0].sum() == 40
-    np.testing.assert_array_equal(mask, sample_mask(labels, 4, 60, seed=3))
-    assert not np.array_equal(mask, sample_mask(labels, 4, 60, seed=4))
 
 
 def test_collapse_is_an_error_naming_the_setting():
@@ -96,22 +80,41 @@ def test_auto_backend_on_a_machine_without_gpus(monkeypatch):
     assert km.choose_backend("torch") == "torch"
 
 
-def test_load_points_subsamples_shards_within_budget_and_balanced(tmp_path):
-    from fakedata import write_shard
+def test_load_points_reads_the_samples_within_budget_and_balanced(tmp_path):
+    from fakedata import write_samples
 
     from lpa.kmeans import load_points
 
     rng = np.random.default_rng(0)
-    # class 0: 20 images, class 1: 2 images; 4 local features of dimension 3 each
-    write_shard(tmp_path / "a.parquet", list(range(12)), [0] * 12, rng.normal(size=(12, 4, 3)))
-    write_shard(tmp_path / "b.parquet", list(range(12, 22)), [0] * 8 + [1] * 2, rng.normal(size=(10, 4, 3)))
-    paths = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    # class 0: 20 images, class 1: 2 images; 4 local features of dimension 3 each, in two shards
+    labels, local = np.array([0] * 20 + [1] * 2), rng.normal(size=(22, 4, 3))
+    paths = write_samples(tmp_path, np.arange(22), labels, local, [12, 10], max_points=20, seed=1)
     points, summary = load_points(paths, KMeansConfig(k=2, max_points=20, seed=1))
     assert points.shape == (20, 3) and summary["subsampled"]
-    assert summary["local_features"] == 88 and summary["points_used"] == 20
+    assert summary["images"] == 22 and summary["local_features"] == 88 and summary["points_used"] == 20
     assert (summary["points_per_class_min"], summary["points_per_class_max"]) == (8, 12)  # the tail gives all 8
-    everything, summary = load_points(paths, KMeansConfig(k=2, max_points=1000))
-    assert everything.shape == (88, 3) and not summary["subsampled"]
+    # the points are the drawn local features, image by image and position by position
+    from lpa.clustering.sampling import sample_mask
+
+    np.testing.assert_array_equal(points, local[sample_mask(labels, 4, 20, 1)].astype(np.float32))
+    everything = write_samples(tmp_path / "all", np.arange(22), labels, local, [12, 10], max_points=1000, seed=0)
+    points, summary = load_points(everything, KMeansConfig(k=2, max_points=1000))
+    assert points.shape == (88, 3) and not summary["subsampled"]
+
+
+def test_a_sample_drawn_for_other_settings_is_refused_by_name(tmp_path):
+    from fakedata import write_samples, write_shard
+
+    from lpa.kmeans import load_points
+
+    local = np.ones((4, 2, 3))
+    paths = write_samples(tmp_path, np.arange(4), np.array([0, 0, 1, 1]), local, [4], max_points=8, seed=0)
+    with pytest.raises(ValueError, match=r"sample-1-of-1.parquet was drawn for max_points 8 and seed 0, K-means is "
+                                         r"set to 8 and 1: rerun the features stage"):  # fmt: skip
+        load_points(paths, KMeansConfig(k=2, max_points=8, seed=1))
+    write_shard(tmp_path / "shard.parquet", [0, 1], [0, 1], local[:2])
+    with pytest.raises(ValueError, match=r"shard.parquet is a feature shard, not a K-means sample"):
+        load_points([tmp_path / "shard.parquet"], KMeansConfig(k=2))
 
 
 def test_normalize_rows_in_blocks_equals_the_whole_array_at_once():
@@ -129,15 +132,15 @@ def test_points_are_held_once_with_no_full_size_temporary(tmp_path):
     plus one shard batch, never a second array as large as the points."""
     import tracemalloc
 
-    from fakedata import write_shard
+    from fakedata import write_samples
 
     from lpa.kmeans import load_points, normalize_rows
 
     rng = np.random.default_rng(0)
     n, positions, dim = 2400, 16, 64
-    for i, rows in enumerate(np.array_split(np.arange(n), 3)):
-        write_shard(tmp_path / f"s{i}.parquet", rows, rows % 7, rng.random((len(rows), positions, dim)))
-    paths = sorted(tmp_path.glob("s*.parquet"))
+    local, ids = rng.random((n, positions, dim)), np.arange(n)
+    paths = write_samples(tmp_path, ids, ids % 7, local, [800, 800, 800], max_points=n * positions, seed=0)
+    del local
     tracemalloc.start()
     points, _ = load_points(paths, KMeansConfig(k=4, max_points=n * positions))
     normalize_rows(points)
@@ -149,12 +152,13 @@ def test_points_are_held_once_with_no_full_size_temporary(tmp_path):
 
 
 def test_a_non_finite_feature_stops_kmeans_naming_shard_and_image(tmp_path):
-    from fakedata import write_shard
+    from fakedata import write_samples
 
     from lpa.kmeans import load_points
 
     values = np.ones((5, 4, 3), np.float32)
     values[2, 0, 0] = np.inf
-    write_shard(tmp_path / "shard-1.parquet", [10, 11, 12, 13, 14], [0, 0, 1, 1, 1], values)
-    with pytest.raises(ValueError, match=r"shard-1.parquet: image 12 has non-finite features"):
-        load_points([tmp_path / "shard-1.parquet"], KMeansConfig(k=2))
+    paths = write_samples(tmp_path, np.array([10, 11, 12, 13, 14]), np.array([0, 0, 1, 1, 1]), values, [5],
+                          max_points=1000, seed=0)  # fmt: skip
+    with pytest.raises(ValueError, match=r"sample-1-of-1.parquet: image 12 has non-finite features"):
+        load_points(paths, KMeansConfig(k=2, max_points=1000))

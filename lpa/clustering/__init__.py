@@ -1,1 +1,1 @@
-"""K-means backends beside faiss."""
+"""K-means beside faiss: the PyTorch backend, and the sample of local features it clusters."""

@@ -74,8 +74,9 @@ ROW_GROUP_BYTES = 32 << 20
 SHARD_COLUMNS = ("image_id", "label", "features")
 
 
-def feature_schema(length: int, value_type: pa.DataType, height: int, width: int, dim: int) -> pa.Schema:
-    meta = {"height": height, "width": width, "dim": dim}
+def feature_schema(length: int, value_type: pa.DataType, height: int, width: int, dim: int,
+                   extra: Mapping | None = None) -> pa.Schema:  # fmt: skip
+    meta = {"height": height, "width": width, "dim": dim, **(extra or {})}
     return pa.schema(
         [("image_id", pa.int64()), ("label", pa.int64()), ("features", pa.list_(value_type, length))],
         metadata={b"lpa": json.dumps(meta).encode()},
@@ -174,7 +175,8 @@ def iter_local_features(
 
 @contextlib.contextmanager
 def shard_writer(
-    path: str | Path, value_type: pa.DataType, height: int, width: int, dim: int, compression: str = "snappy"
+    path: str | Path, value_type: pa.DataType, height: int, width: int, dim: int, compression: str = "snappy",
+    extra: Mapping | None = None,
 ) -> Iterator[Callable[[np.ndarray, np.ndarray, np.ndarray], None]]:
     """Write a feature shard atomically: yields ``write(image_ids (n,), labels (n,), values (n, H*W*D))``.
 
@@ -183,7 +185,7 @@ def shard_writer(
     """
     if compression not in COMPRESSIONS:
         raise ValueError(f"compression must be one of {list(COMPRESSIONS)}, got {compression!r}")
-    schema = feature_schema(height * width * dim, value_type, height, width, dim)
+    schema = feature_schema(height * width * dim, value_type, height, width, dim, extra)
     options = dict(compression=compression, use_dictionary=["image_id", "label"],
                    write_statistics=["image_id", "label"])  # fmt: skip
 
@@ -195,6 +197,33 @@ def shard_writer(
             writer.write_table(table, row_group_size=max(1, ROW_GROUP_BYTES // max(1, values[:1].nbytes)))
 
         yield write
+
+
+# ---- the K-means sample ------------------------------------------------------------------
+# The local features K-means clusters, written by the features stage beside each shard: one row
+# per chosen local feature, in the shard format with a 1 x 1 map (so every shard reader reads
+# it), the schema metadata recording how it was drawn (``sample``).
+SAMPLE_KEYS = ("max_points", "seed", "feature_map", "images", "local_features")
+
+
+def sample_writer(path: str | Path, value_type: pa.DataType, dim: int, compression: str, sample: Mapping):
+    """Write a K-means sample atomically: yields ``write(image_ids (m,), labels (m,), values (m, D))``;
+    ``sample`` holds :data:`SAMPLE_KEYS` (the draw's budget and seed, the map's (H, W, D), and the
+    images and local features of its shard)."""
+    missing = set(SAMPLE_KEYS) - set(sample)
+    if missing:
+        raise ValueError(f"a K-means sample records {sorted(missing)} too")
+    return shard_writer(path, value_type, 1, 1, dim, compression, extra={"sample": dict(sample)})
+
+
+def read_sample_meta(path: str | Path) -> dict:
+    """How a K-means sample was drawn (:data:`SAMPLE_KEYS`); a shard without it is an error naming it."""
+    schema = read_shard_schema(path)
+    feature_shape(schema, str(path))
+    meta = json.loads(schema.metadata[b"lpa"]).get("sample")
+    if meta is None:
+        raise ValueError(f"{path} is a feature shard, not a K-means sample (sample-*.parquet of the features stage)")
+    return meta
 
 
 # ---- image scores s(x) and class attributes a(y) ------------------------------------

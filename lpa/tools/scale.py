@@ -3,8 +3,9 @@
     python -m lpa.tools.scale --images 2000 4000 8000 --map 7 7 --dim 2048 --out-dir /tmp/scale [--json out.json]
 
 Writes long-tailed synthetic shards in the features stage's format (:func:`lpa.io.artifacts.shard_writer`,
-float16, non-negative like post-ReLU features), runs ``python -m lpa.kmeans`` and
-``python -m lpa.attributes`` on them as the workflow's rules call them, each in its own process,
+float16, non-negative like post-ReLU features) and K-means' samples beside them, runs
+``python -m lpa.kmeans`` on the samples and ``python -m lpa.attributes`` on the shards as the
+workflow's rules call them, each in its own process,
 and reads each process's wall time and peak resident memory (its VmHWM, read as it exits). Then fits the growth
 laws the workflow's requests rest on: K-means memory against its float32 points, attributes time
 against images, and prints a Markdown table with the extrapolation to the paper's datasets.
@@ -13,6 +14,7 @@ against images, and prints a Markdown table with the extrapolation to the paper'
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -24,7 +26,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from lpa.io.artifacts import shard_writer
+from lpa.clustering.sampling import chosen_rows, sample_mask
+from lpa.io.artifacts import sample_writer, shard_writer
 from lpa.io.cli import run_main
 
 # training images and the 7x7x2048 map of ResNet-50 / ResNeXt-50 at 224 px
@@ -32,27 +35,38 @@ PAPER_DATASETS = {"ImageNet-LT": 115_846, "iNaturalist 2018": 437_513}
 
 
 def write_shards(folder: Path, images: int, height: int, width: int, dim: int, shards: int, classes: int,
-                 seed: int = 0, compression: str = "snappy") -> tuple[list[Path], Path]:  # fmt: skip
-    """Long-tailed synthetic shards (IF 100 over ``classes``) and their class_counts.csv."""
+                 seed: int = 0, compression: str = "snappy",
+                 max_points: int | None = None) -> tuple[list[Path], list[Path], Path]:  # fmt: skip
+    """Long-tailed synthetic shards (IF 100 over ``classes``), with ``max_points`` also K-means' samples
+    (drawn as the features stage draws them, seed 0), and their class_counts.csv."""
     rng = np.random.default_rng(seed)
     weights = 100.0 ** (-np.arange(classes) / max(classes - 1, 1))
     labels = np.sort(rng.choice(classes, size=images, p=weights / weights.sum()))
     centres = rng.random((classes, dim), dtype=np.float32)
+    chosen = sample_mask(labels, height * width, max_points, 0) if max_points else None
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
+    paths, samples = [], []
     for i, rows in enumerate(np.array_split(np.arange(images), shards), 1):
-        path = folder / f"shard-{i}-of-{shards}.parquet"
-        with shard_writer(path, pa.float16(), height, width, dim, compression) as write:
+        path, sample = folder / f"shard-{i}-of-{shards}.parquet", folder / f"sample-{i}-of-{shards}.parquet"
+        meta = {"max_points": max_points, "seed": 0, "feature_map": [height, width, dim], "images": len(rows),
+                "local_features": len(rows) * height * width}  # fmt: skip
+        with contextlib.ExitStack() as outputs:
+            write = outputs.enter_context(shard_writer(path, pa.float16(), height, width, dim, compression))
+            if chosen is not None:
+                write_sample = outputs.enter_context(sample_writer(sample, pa.float16(), dim, compression, meta))
+                samples.append(sample)
             for batch in np.array_split(rows, max(1, len(rows) // 64)):
                 noise = rng.random((len(batch), height * width, dim), dtype=np.float32)
-                local = np.maximum(centres[labels[batch]][:, None, :] + noise - 0.8, 0)
-                write(batch, labels[batch], local.reshape(len(batch), -1).astype(np.float16))
+                local = np.maximum(centres[labels[batch]][:, None, :] + noise - 0.8, 0).astype(np.float16)
+                write(batch, labels[batch], local.reshape(len(batch), -1))
+                if chosen is not None:
+                    write_sample(*chosen_rows(batch, labels[batch], local, chosen[batch]))
         paths.append(path)
     counts = np.bincount(labels, minlength=classes)
     group = np.where(counts > 100, "many", np.where(counts < 20, "few", "medium"))
     counts_path = folder / "class_counts.csv"
     pd.DataFrame({"label": np.arange(classes), "train_count": counts, "group": group}).to_csv(counts_path, index=False)
-    return paths, counts_path
+    return paths, samples, counts_path
 
 
 # Runs a module as ``python -m`` would and writes its peak resident KiB (VmHWM) at exit. The peak
@@ -84,12 +98,15 @@ def measured(module: str, args: Sequence[str], peak_file: Path) -> dict:
 
 def run_size(folder: Path, images: int, args: argparse.Namespace) -> dict:
     height, width = args.map
-    paths, counts = write_shards(folder, images, height, width, args.dim, args.shards, args.classes)
+    paths, samples, counts = write_shards(folder, images, height, width, args.dim, args.shards, args.classes,
+                                          max_points=args.max_points)  # fmt: skip
     shard_mb = sum(p.stat().st_size for p in paths) / 2**20
+    sample_mb = sum(p.stat().st_size for p in samples) / 2**20
     points = min(args.max_points, images * height * width)
     peak = folder / "peak_kib.txt"
     kmeans = measured("lpa.kmeans", ["--k", str(args.k), "--niter", str(args.niter), "--backend", "faiss",
-                                      "--max-points", str(args.max_points), "--features", *map(str, paths),
+                                      "--max-points", str(args.max_points), "--seed", "0",
+                                      "--features", *map(str, samples),
                                       "--out-centroids", str(folder / "centroids.npy"),
                                       "--out-stats", str(folder / "stats.json")], peak)  # fmt: skip
     attributes = measured("lpa.attributes", ["--features", *map(str, paths),
@@ -98,13 +115,14 @@ def run_size(folder: Path, images: int, args: argparse.Namespace) -> dict:
                                               "--out-scores", str(folder / "scores.parquet"),
                                               "--out-classes", str(folder / "classes.parquet"),
                                               "--out-balance", str(folder / "balance.json")], peak)  # fmt: skip
-    for p in paths:
+    for p in paths + samples:
         p.unlink()
     return {
         "images": images,
         "points": points,
         "points_mib": points * args.dim * 4 / 2**20,
         "shard_mb": shard_mb,
+        "sample_mb": sample_mb,
         "kmeans_s": kmeans["seconds"],
         "kmeans_read_mb_s": _read_rate(folder / "stats.json"),
         "kmeans_peak_mib": kmeans["peak_mib"],
@@ -149,10 +167,11 @@ def growth(rows: list[dict], points_per_image: int, max_points: int, dim: int) -
 
 
 def markdown(rows: list[dict], fitted: dict) -> str:
-    lines = ["| images | points (float32 MiB) | shards MB | K-means s | K-means read MB/s | K-means peak MiB | "
-             "attributes s | attributes peak MiB |", "|---" * 8 + "|"]  # fmt: skip
+    lines = ["| images | points (float32 MiB) | shards MB | samples MB | K-means s | K-means read MB/s | "
+             "K-means peak MiB | attributes s | attributes peak MiB |", "|---" * 9 + "|"]  # fmt: skip
     for r in rows:
         lines.append(f"| {r['images']:,} | {r['points']:,} ({r['points_mib']:,.0f}) | {r['shard_mb']:,.0f} | "
+                     f"{r['sample_mb']:,.0f} | "
                      f"{r['kmeans_s']:.1f} | {r['kmeans_read_mb_s']:.0f} | {r['kmeans_peak_mib']:,.0f} | "
                      f"{r['attributes_s']:.1f} | {r['attributes_peak_mib']:,.0f} |")  # fmt: skip
     laws = fitted["laws"]

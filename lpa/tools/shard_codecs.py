@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"{args.images:,} images of {height}x{width}x{args.dim} float16: {raw_bytes / 1e6:,.0f} MB of raw values\n")
     print("| compression | size / raw | read MB/s (raw values) |\n|---|---|---|")
     for codec in COMPRESSIONS:
-        paths, _ = write_shards(Path(args.out_dir) / codec, args.images, height, width, args.dim, shards=1,
+        paths, _, _ = write_shards(Path(args.out_dir) / codec, args.images, height, width, args.dim, shards=1,
                                 classes=10, compression=codec)  # fmt: skip
         size = paths[0].stat().st_size
         print(f"| {codec} | {size / raw_bytes:.2f} | {read_rate(paths[0], raw_bytes, args.repeats):,.0f} |", flush=True)

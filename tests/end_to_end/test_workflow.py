@@ -38,7 +38,9 @@ def test_workflow_produces_the_tables(finished_run):
     assert weights["similarities"]["label"]["few"]["other_share"] == 0.0
     assert "| K4 | cosine | few |" in (tables / "lpa_ablation.md").read_text()
     run = finished_run / "results" / "digits_lt" / "seed0"
-    assert sorted(p.name for p in (run / "features").iterdir()) == ["shard-1-of-2.parquet", "shard-2-of-2.parquet"]
+    assert sorted(p.name for p in (run / "features").iterdir()) == [
+        "sample-1-of-2.parquet", "sample-2-of-2.parquet", "shard-1-of-2.parquet", "shard-2-of-2.parquet"
+    ]  # fmt: skip
     for rule in (
         "baseline/paco",
         "kmeans/K4",

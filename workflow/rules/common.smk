@@ -156,6 +156,13 @@ def feature_shards(wildcards):
     )
 
 
+def feature_samples(wildcards):
+    """Every shard's part of the local features K-means clusters."""
+    return gather.features(
+        f"results/{wildcards.dataset}/seed{wildcards.seed}/features/sample-{{scatteritem}}.parquet"
+    )
+
+
 def kmeans_mem_mb(wildcards, attempt):
     return sizing.kmeans_mem_mb(config, attempt)
 

@@ -6,12 +6,14 @@ scattergather:
 
 
 rule features:
-    """Dense local features of one shard of the training images, from the PaCo encoder."""
+    """Dense local features of one shard of the training images, from the PaCo encoder, and the
+    shard's part of the local features K-means clusters."""
     input:
         model=paco_model,
         split="results/{dataset}/data/split.parquet",
     output:
-        run_path("features/shard-{scatteritem}.parquet"),
+        shard=run_path("features/shard-{scatteritem}.parquet"),
+        sample=run_path("features/sample-{scatteritem}.parquet"),
     log:
         logged("logs", "features/{scatteritem}.log"),
     benchmark:
@@ -27,6 +29,9 @@ rule features:
     params:
         dtype=config["features"]["dtype"],
         compression=config["features"]["compression"],
+        sample_points=config["kmeans"]["max_points"],
     shell:
         "python -m lpa.features --checkpoint {input.model} --split {input.split} --shard {wildcards.scatteritem}"
-        " --dtype {params.dtype} --compression {params.compression} --threads {threads} --out {output} > {log} 2>&1"
+        " --dtype {params.dtype} --compression {params.compression} --threads {threads} --out {output.shard}"
+        " --out-sample {output.sample} --sample-points {params.sample_points} --sample-seed {wildcards.seed}"
+        " > {log} 2>&1"

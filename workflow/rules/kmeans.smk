@@ -2,9 +2,10 @@
 
 
 rule kmeans:
-    """K pseudo-attribute prototypes of the local features (faiss; GPU when available)."""
+    """K pseudo-attribute prototypes of the local features the features stage sampled (faiss; GPU
+    when available)."""
     input:
-        feature_shards,
+        feature_samples,
     output:
         centroids=run_path("kmeans/K{K}/centroids.npy"),
         stats=run_path("kmeans/K{K}/stats.json"),
