@@ -102,16 +102,18 @@ def extract_shard(
     # Probe one image for the map's shape, so even an empty shard carries a full schema.
     probe, _ = ImageDataset(dataset.source, train["image_id"].to_numpy()[:1], [0], dataset.transform)[0]
     _, dim, height, width = model(probe[None].to(dev)).dense.shape
-    chosen = shard_sample(train["image_id"].to_numpy(), train["label"].to_numpy(), rows, height * width,
-                          sample_points, sample_seed)  # fmt: skip
     values_bytes = len(rows) * height * width * dim * np.dtype(np_dtype).itemsize
-    check_free_space(out, int(values_bytes * (1 + (chosen.mean() if out_sample and chosen.size else 0))))
+    if out_sample:
+        chosen = shard_sample(train["image_id"].to_numpy(), train["label"].to_numpy(), rows, height * width,
+                              sample_points, sample_seed)  # fmt: skip
+        values_bytes += int(values_bytes * chosen.mean()) if chosen.size else 0
+    check_free_space(out, values_bytes)
     written = 0
-    sample = {"max_points": sample_points, "seed": sample_seed, "feature_map": [height, width, dim],
-              "images": len(rows), "local_features": int(chosen.size)}  # fmt: skip
     with contextlib.ExitStack() as outputs:
         write = outputs.enter_context(shard_writer(out, pa_type, height, width, dim, compression))
         if out_sample:
+            sample = {"max_points": sample_points, "seed": sample_seed, "feature_map": [height, width, dim],
+                      "images": len(rows), "local_features": int(chosen.size)}  # fmt: skip
             write_sample = outputs.enter_context(sample_writer(out_sample, pa_type, dim, compression, sample))
         for images, labels in tqdm(loader, desc=f"features {shard}", mininterval=10):
             flat = dense_rows(model(images.to(dev)).dense, np_dtype)

@@ -87,7 +87,7 @@ def load_points(paths: Sequence[str | Path], cfg: KMeansConfig) -> tuple[np.ndar
         "points_per_class_max": int(per_class.max()) if len(per_class) else 0,
         "feature_map": list(maps.pop()),
         # the samples alone are decoded: their rate against the disk's
-        "shard_bytes": int(sum(p.stat().st_size for p in paths)),
+        "read_bytes": int(sum(p.stat().st_size for p in paths)),
         "read_seconds": time.perf_counter() - tic,
     }
     return points, summary

@@ -119,19 +119,6 @@ def open_features(paths: Sequence[str | Path]) -> tuple[list[Path], tuple[int, i
     return paths, shapes.pop()
 
 
-def read_shard_index(paths: Sequence[str | Path]) -> tuple[np.ndarray, np.ndarray]:
-    """(image_ids, labels) of every row of the shards, in shard order, without reading the features."""
-    ids, labels = [], []
-    for path in open_features(paths)[0]:
-        try:
-            table = pq.read_table(path, columns=["image_id", "label"])
-        except (pa.ArrowException, OSError) as err:
-            raise ValueError(f"{path}: cannot read its image ids and labels ({err})") from None
-        ids.append(table.column("image_id").to_numpy())
-        labels.append(table.column("label").to_numpy())
-    return np.concatenate(ids), np.concatenate(labels)
-
-
 def iter_shard_batches(
     paths: Sequence[str | Path], batch_rows: int = 128
 ) -> Iterator[tuple[Path, np.ndarray, np.ndarray, np.ndarray]]:

@@ -16,8 +16,8 @@ def doubled(value: float, attempt: int) -> int:
 
 def kmeans_request_mb(points_mb: float) -> float:
     """Memory K-means needs for ``points_mb`` of float32 points: it holds them once (normalised in
-    place) plus the libraries and one shard batch. Measured peaks (lpa.tools.scale, D = 2048) grow
-    as 1466 + 0.855 x points; the request keeps a margin above that law."""
+    place) plus the libraries and one batch. Measured peaks (lpa.tools.scale, D = 2048) grow as
+    430 + 0.999 x points MiB; the request keeps a margin above that law."""
     return 1.25 * points_mb + 2000
 
 
@@ -29,11 +29,12 @@ def kmeans_mem_mb(config: dict, attempt: int) -> int:
 
 
 # The attributes stage streams its shards, so its memory does not grow with the dataset
-# (measured peak 431 MiB at 7x7x2048, K 128, for 2,000 to 16,000 images), except the recovery
+# (measured peaks 375 to 431 MiB at 7x7x2048, K 128, for 2,000 to 16,000 images), except the recovery
 # metrics of a source with planted parts, which hold every training image's cosines (float16,
 # converted to float32 once).
 ATTRIBUTES_BASE_MB = 2000
-# Measured (lpa.tools.scale, 2 cores): 1.4 s + 2.27 ms per image at 7 x 7 x 2048 and K 128.
+# Measured (lpa.tools.scale, 2 cores): 1.4 s + 2.27 ms per image at 7 x 7 x 2048 and K 128 (a
+# later run: 1.0 s + 2.21 ms).
 ATTRIBUTES_MS_PER_IMAGE = 2.27
 ATTRIBUTES_REFERENCE = (49 * 2048, 128)  # positions x channels, K of that measurement
 

@@ -5,10 +5,10 @@
 Writes long-tailed synthetic shards in the features stage's format (:func:`lpa.io.artifacts.shard_writer`,
 float16, non-negative like post-ReLU features) and K-means' samples beside them, runs
 ``python -m lpa.kmeans`` on the samples and ``python -m lpa.attributes`` on the shards as the
-workflow's rules call them, each in its own process,
-and reads each process's wall time and peak resident memory (its VmHWM, read as it exits). Then fits the growth
-laws the workflow's requests rest on: K-means memory against its float32 points, attributes time
-against images, and prints a Markdown table with the extrapolation to the paper's datasets.
+workflow's rules call them, each in its own process, and reads each process's wall time and peak
+resident memory (its VmHWM, read as it exits). Then fits the growth laws the workflow's requests
+rest on: K-means memory against its float32 points, attributes time against images, and prints a
+Markdown table with the extrapolation to the paper's datasets.
 """
 
 from __future__ import annotations
@@ -132,9 +132,9 @@ def run_size(folder: Path, images: int, args: argparse.Namespace) -> dict:
 
 
 def _read_rate(stats_path: Path) -> float:
-    """MB of shards per second K-means decoded them at (its stats' sampling record)."""
+    """MB of samples per second K-means decoded them at (its stats' sampling record)."""
     sampling = json.loads(stats_path.read_text())["sampling"]
-    return sampling["shard_bytes"] / 1e6 / sampling["read_seconds"]
+    return sampling["read_bytes"] / 1e6 / sampling["read_seconds"]
 
 
 def fit_line(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:

@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 from fakedata import write_shard
 
-from lpa.io.artifacts import COMPRESSIONS, iter_shard_batches, open_features, read_shard_index, shard_writer
+from lpa.io.artifacts import COMPRESSIONS, iter_shard_batches, open_features, shard_writer
 
 
 def shard(tmp_path, name="a.parquet", n=10, values=None):
@@ -19,8 +19,6 @@ def test_batches_are_bounded_and_stream_shard_by_shard(tmp_path):
     a, b = shard(tmp_path, "a.parquet", 10), shard(tmp_path, "b.parquet", 5)
     seen = [(path.name, len(ids)) for path, ids, _, _ in iter_shard_batches([a, b], batch_rows=4)]
     assert seen == [("a.parquet", 4), ("a.parquet", 4), ("a.parquet", 2), ("b.parquet", 4), ("b.parquet", 1)]
-    ids, labels = read_shard_index([a, b])
-    assert ids.tolist() == list(range(10)) + list(range(5)) and labels[:3].tolist() == [0, 1, 0]
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)
