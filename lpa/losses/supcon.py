@@ -6,6 +6,19 @@ import torch
 from torch import nn
 
 
+def contrast_log_prob(features: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """log p_ij = log softmax over k != i of z_i . z_k / tau, for (N, d) features; (N, N), its
+    diagonal 0, and the (N, N) boolean identity that masks it."""
+    n = features.shape[0]
+    if features.ndim != 2:
+        raise ValueError(f"features must be (N, d), got {tuple(features.shape)}")
+    if n < 2:
+        raise ValueError(f"a contrastive loss needs at least 2 samples, got {n}")
+    eye = torch.eye(n, dtype=torch.bool, device=features.device)
+    sim = (features @ features.T / temperature).masked_fill(eye, float("-inf"))
+    return (sim - torch.logsumexp(sim, dim=1, keepdim=True)).masked_fill(eye, 0.0), eye
+
+
 class SupConLoss(nn.Module):
     r"""Supervised contrastive loss (Khosla et al., NeurIPS 2020) with soft positive weights.
 
@@ -43,16 +56,12 @@ class SupConLoss(nn.Module):
             raise ValueError(
                 f"features must be (N, d) and weights (N, N); got {tuple(features.shape)}, {tuple(weights.shape)}"
             )
-        if n < 2:
-            raise ValueError(f"SupConLoss needs at least 2 samples, got {n}")
-        eye = torch.eye(n, dtype=torch.bool, device=features.device)
-        sim = (features @ features.T / self.temperature).masked_fill(eye, float("-inf"))
-        log_prob = (sim - torch.logsumexp(sim, dim=1, keepdim=True)).masked_fill(eye, 0.0)
-        w = weights.to(sim).masked_fill(eye, 0.0)
+        log_prob, eye = contrast_log_prob(features, self.temperature)
+        w = weights.to(log_prob).masked_fill(eye, 0.0)
         if self.check_weights and (w < 0).any():
             raise ValueError("SupConLoss weights must be non-negative")
         total = w.sum(1)
-        anchors = (total > 0).to(sim.dtype)
+        anchors = (total > 0).to(log_prob.dtype)
         # a mean over the anchors with positives, without reading their number back to the host
-        per_anchor = -(w * log_prob).sum(1) / total.clamp_min(torch.finfo(sim.dtype).tiny)
+        per_anchor = -(w * log_prob).sum(1) / total.clamp_min(torch.finfo(log_prob.dtype).tiny)
         return (per_anchor * anchors).sum() / anchors.sum().clamp_min(1.0)

@@ -2,11 +2,12 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from lpa.losses import PaCoLoss, SupConLoss
+from lpa.losses import MultiLabelSupConLoss, PaCoLoss, SupConLoss
 
 
 def naive_paco(features, labels, logits, counts, alpha, beta, gamma, tau):
@@ -161,3 +162,34 @@ def test_supcon_rejects_negative_weights_and_bad_shapes():
         SupConLoss()(z, torch.ones(3, 3))
     with pytest.raises(ValueError, match="temperature"):
         SupConLoss(temperature=0.0)
+
+
+def test_multilabel_supcon_matches_a_hand_computed_case():
+    z = F.normalize(torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0], [-1.0, 0.2]], dtype=torch.float64), dim=1)
+    # prototype 0: samples 0 and 1; prototype 1: samples 1 and 2; prototype 2: sample 3 alone (no pair)
+    held = torch.tensor([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 1]])
+    tau = 0.5
+    sim = (z @ z.T / tau).numpy()
+
+    def log_p(i, j):
+        others = [k for k in range(4) if k != i]
+        return sim[i, j] - np.log(np.exp(sim[i, others]).sum())
+
+    first = (-log_p(0, 1) - log_p(1, 0)) / 2
+    second = (-log_p(1, 2) - log_p(2, 1)) / 2
+    loss = MultiLabelSupConLoss(tau)(z, held)
+    assert loss.item() == pytest.approx((first + second) / 2, rel=1e-10)
+    # anchors restricted to sample 0: only prototype 0 has an anchor left
+    only = torch.tensor([True, False, False, False])
+    assert MultiLabelSupConLoss(tau)(z, held, only).item() == pytest.approx(-log_p(0, 1), rel=1e-10)
+
+
+def test_multilabel_supcon_with_one_label_each_and_balanced_classes_is_supcon():
+    torch.manual_seed(0)
+    z = F.normalize(torch.randn(12, 5, dtype=torch.float64), dim=1)
+    y = torch.arange(4).repeat(3)
+    held = F.one_hot(y, 4)
+    supcon = SupConLoss(0.2)(z, (y[:, None] == y[None, :]).double())
+    assert MultiLabelSupConLoss(0.2)(z, held).item() == pytest.approx(supcon.item(), rel=1e-10)
+    nobody = MultiLabelSupConLoss(0.2)(z, torch.eye(12))  # no label held twice: no positives
+    assert nobody.item() == 0.0
