@@ -19,12 +19,11 @@ from lpa.io.artifacts import GROUPS, read_class_attributes, read_class_counts
 from lpa.io.cli import name_path_pairs, run_main, setup_logging
 from lpa.io.files import read_json, write_text
 from lpa.io.plots import pyplot, save_figure
-from lpa.metrics.stats import t_interval
+from lpa.metrics.stats import COLUMNS, paired_differences, paired_markdown
 from lpa.targets.weights import diagnostic_summary
 
 log = logging.getLogger("lpa.tables")
 
-COLUMNS = (*GROUPS, "all")
 
 
 def accuracy_table(summaries: Sequence[tuple[str, dict]]) -> pd.DataFrame:
@@ -41,56 +40,12 @@ def accuracy_table(summaries: Sequence[tuple[str, dict]]) -> pd.DataFrame:
     return pd.concat([table, std], axis=1).reset_index()
 
 
-def paired_differences(summaries: Sequence[tuple[str, dict]], pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
-    """One row per (pair, column): the per-seed differences A - B, their mean and 95% t-interval.
-
-    ``within_noise`` is true where the interval holds zero (undefined, NaN, with one seed).
-    """
-    by_method: dict[str, dict[int, dict]] = {}
-    for name, summary in summaries:
-        if "seed" not in summary:
-            raise ValueError(f"the summary of {name} has no 'seed': rerun its evaluation to pair it")
-        by_method.setdefault(name, {})[int(summary["seed"])] = summary
-    rows = []
-    for a, b in pairs:
-        for name in (a, b):
-            if name not in by_method:
-                raise ValueError(f"--pair names {name!r}, which has no --summary")
-        seeds = sorted(set(by_method[a]) & set(by_method[b]))
-        for col in COLUMNS:
-            diffs = [by_method[a][s][col] - by_method[b][s][col] for s in seeds
-                     if by_method[a][s][col] is not None and by_method[b][s][col] is not None]  # fmt: skip
-            mean, low, high = t_interval(diffs)
-            rows.append({"comparison": f"{a} - {b}", "column": col, "seeds": len(diffs), "mean": mean,
-                         "low": low, "high": high, "within_noise": bool(low <= 0 <= high),
-                         "per_seed": " ".join(f"{d:+.2f}" for d in diffs)})  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def paired_markdown(paired: pd.DataFrame) -> str:
-    """Comparison rows, a cell per column: mean difference [95% interval], * where it holds zero."""
-
-    def cell(r: pd.Series) -> str:
-        if pd.isna(r["mean"]):
-            return "n/a"
-        if pd.isna(r["low"]):
-            return f"{r['mean']:+.1f} (1 seed)"
-        return f"{r['mean']:+.1f} [{r['low']:+.1f}, {r['high']:+.1f}]" + ("*" if r["within_noise"] else "")
-
-    lines = ["| comparison | " + " | ".join(COLUMNS) + " | seeds |", "|---" * (len(COLUMNS) + 2) + "|"]
-    for comparison, rows in paired.groupby("comparison", sort=False):
-        cells = rows.set_index("column").apply(cell, axis=1)
-        lines.append(f"| {comparison} | " + " | ".join(cells[c] for c in COLUMNS) + f" | {rows['seeds'].max()} |")
-    lines += ["", "Paired over seeds: mean of the per-seed differences (top-1 points) [95% t-interval]; "
-              "* the interval holds zero (within noise)."]  # fmt: skip
-    return "\n".join(lines) + "\n"
-
-
 def weights_markdown(diagnostics: Sequence[tuple[str, dict]]) -> str:
     """Positive-weight diagnostics (:func:`lpa.targets.weights.diagnostic_summary`), mean over runs of a K.
 
-    One row per (K, similarity, shot group): the share of an anchor's SupCon positive weight on
-    other classes, and the effective number of positives out of the 2B - 1 other rows.
+    One row per (K, target, shot group): the share of an anchor's SupCon positive weight on its
+    own class, the effective number of positives out of the 2B - 1 other rows, and the entropy
+    of its target (nats) against a uniform one's.
     """
     rows = []
     for name, diag in diagnostics:
@@ -100,11 +55,13 @@ def weights_markdown(diagnostics: Sequence[tuple[str, dict]]) -> str:
     frame = pd.DataFrame(rows)
     frame["order"] = frame["group"].map({g: i for i, g in enumerate(GROUPS)})
     frame = frame.sort_values("order", kind="stable").groupby(["K", "similarity", "group"], sort=False)
-    frame = frame[["rows", "other_share", "effective_positives"]].mean()
-    lines = ["| K | similarity | group | weight on other classes | effective positives (of rows) |", "|---" * 5 + "|"]
+    frame = frame[["rows", "other_share", "effective_positives", "entropy", "uniform_entropy"]].mean()
+    lines = ["| K | target | group | weight on own class | effective positives (of rows) | entropy (uniform) |",
+             "|---" * 6 + "|"]  # fmt: skip
     for (k, kind, group), row in frame.iterrows():
-        lines.append(f"| {k} | {kind} | {group} | {100 * row['other_share']:.0f}% | "
-                     f"{row['effective_positives']:.1f} (of {row['rows']:.0f}) |")  # fmt: skip
+        lines.append(f"| {k} | {kind} | {group} | {100 * (1 - row['other_share']):.1f}% | "
+                     f"{row['effective_positives']:.1f} (of {row['rows']:.0f}) | "
+                     f"{row['entropy']:.3f} ({row['uniform_entropy']:.3f}) |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

@@ -9,8 +9,14 @@ from __future__ import annotations
 # How s(x) reads an image's local features (lpa.attributes); each is a column of class_attributes.parquet.
 READINGS = ("histogram", "maxcos", "softmax", "presence")
 
-# The similarities of lpa.targets.similarity.class_similarity.
-SIMILARITY_PATTERN = r"cosine|cosine_pow[0-9]+|top[0-9]+|dominant|jaccard|label|none"
+# The targets: the similarities of lpa.targets.similarity.class_similarity, and multilabel.
+SIMILARITY_PATTERN = (
+    r"cosine|cosine_pow[0-9]+|centred_cosine|idf_cosine|top[0-9]+|dominant|jaccard|multilabel|label|none"
+)
+
+# Where LPA's SupCon term acts (lpa.training.objectives.LPAObjective): the projection head's
+# embedding, the pooled feature GAP(Z) the classifier reads, or the classifier's logits.
+SITES = ("projection", "pooled", "logits")
 
 # A fine-tuning run's similarity, as its path names it: another reading than the histogram
 # prefixes the similarity (presence-jaccard); label and none read no attributes.

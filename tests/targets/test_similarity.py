@@ -26,3 +26,17 @@ def test_non_finite_or_negative_attributes_are_refused():
     for bad in (np.array([[0.5, np.nan], [1.0, 0.0]]), np.array([[0.5, np.inf], [1.0, 0.0]]), np.array([[-0.1, 1.0]])):
         with pytest.raises(ValueError, match="finite, non-negative"):
             class_similarity(bad, "cosine")
+
+
+def test_the_shared_mass_is_removed_before_the_cosine():
+    # every class holds prototype 0 heavily; classes 0 and 1 also share prototype 1, class 2 has 2
+    a = np.array([[0.7, 0.3, 0.0], [0.7, 0.3, 0.0], [0.7, 0.0, 0.3]])
+    plain = class_similarity(a, "cosine")
+    assert plain[0, 2] > 0.8  # the shared prototype makes every class look alike
+    idf = class_similarity(a, "idf_cosine")
+    np.testing.assert_allclose(idf, [[1, 1, 0], [1, 1, 0], [0, 0, 1]], atol=1e-6)  # prototype 0 counts for nothing
+    centred = class_similarity(a, "centred_cosine")
+    np.testing.assert_allclose(np.diag(centred), 1, atol=1e-6)
+    assert centred[0, 1] == pytest.approx(1.0, abs=1e-6) and centred[0, 2] == 0.0  # negatives clipped
+    with pytest.raises(ValueError, match="multilabel is a SupCon per pseudo-attribute"):
+        class_similarity(a, "multilabel")
