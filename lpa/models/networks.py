@@ -31,6 +31,11 @@ class ModelOutput(NamedTuple):
     embedding: torch.Tensor | None  # (B, d) L2-normalised projection; None without the contrastive branch
 
 
+class KeyOutput(NamedTuple):
+    pooled: torch.Tensor  # (B, D) the key encoder's pooled feature
+    embedding: torch.Tensor  # (B, d) L2-normalised key projection
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture settings, stored in every checkpoint so a model can be rebuilt from it.
@@ -238,13 +243,19 @@ class LongTailNet(nn.Module):
         return ModelOutput(dense, pooled, self.classifier(pooled), embedding)
 
     @torch.no_grad()
-    def key_embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Momentum-update the key encoder, then embed ``x``: (B, d), L2-normalised, no gradient."""
+    def key_encode(self, x: torch.Tensor) -> KeyOutput:
+        """Momentum-update the key encoder, then encode ``x``: its pooled feature and its
+        L2-normalised projection, without gradient."""
         m = self.cfg.key_momentum
         for q_params, k_params in ((self.backbone, self.key_backbone), (self.projector, self.key_projector)):
             for q, k in zip(q_params.parameters(), k_params.parameters()):
                 k.mul_(m).add_(q.detach(), alpha=1 - m)
-        return F.normalize(self.key_projector(self.key_backbone(x).pooled), dim=1)
+        pooled = self.key_backbone(x).pooled
+        return KeyOutput(pooled, F.normalize(self.key_projector(pooled), dim=1))
+
+    def key_embed(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`key_encode`'s projection: (B, d), L2-normalised, no gradient."""
+        return self.key_encode(x).embedding
 
     @torch.no_grad()
     def enqueue(self, keys: torch.Tensor, labels: torch.Tensor) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lpa.models.networks import ModelConfig
+from lpa.targets.kinds import SITES
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,9 @@ class TrainConfig:
     # LPA
     lpa_alpha: float = 0.1
     supcon_temperature: float = 0.1
-    similarity: str = "cosine"  # lpa.targets.similarity: cosine, cosine_pow<p>, top<k>, dominant, jaccard, ...
+    similarity: str = "cosine"  # lpa.targets.similarity: cosine, ..., multilabel
     reading: str = "histogram"  # which s(x) a(y) averages: lpa.targets.kinds.READINGS
+    site: str = "projection"  # where the SupCon term acts: lpa.targets.kinds.SITES
     # execution
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     num_workers: int = 0
@@ -68,6 +70,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.site not in SITES:
+            raise ValueError(f"site must be one of {', '.join(SITES)}, got {self.site!r}")
         if self.objective != "ce" and not self.proj_dims:
             raise ValueError(f"objective {self.objective} needs proj_dims (the projection head)")
 

@@ -9,15 +9,17 @@ process's own queries are the anchors; one process is the special case of a triv
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lpa.losses import PaCoLoss, SupConLoss
-from lpa.models.networks import LongTailNet
-from lpa.targets.similarity import class_similarity
+from lpa.losses import MultiLabelSupConLoss, PaCoLoss, SupConLoss
+from lpa.models.networks import KeyOutput, LongTailNet, ModelOutput
+from lpa.targets.kinds import SITES
+from lpa.targets.similarity import class_similarity, held_prototypes
 from lpa.training.distributed import gather, local_first
 
 
@@ -33,6 +35,22 @@ class CrossEntropyObjective(nn.Module):
         return {"loss": loss, "ce": loss.detach()}, logits
 
 
+class Contrast(NamedTuple):
+    """What PaCo's step computed: its loss, the query's outputs, the key encoder's, the global
+    batch's labels and its query+key embeddings (2B_global, d), this process's rows first in each half."""
+
+    loss: torch.Tensor
+    out: ModelOutput
+    key: KeyOutput
+    labels: torch.Tensor
+    embeddings: torch.Tensor
+
+
+def global_rows(query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+    """[queries; keys] of the global batch (2B_global, d), this process's rows first in each half."""
+    return torch.cat([local_first(gather(query), query), local_first(gather(key), key)])
+
+
 class PaCoObjective(nn.Module):
     """PaCo: contrast the queries against [queries, keys, queue] and the class centres."""
 
@@ -40,35 +58,46 @@ class PaCoObjective(nn.Module):
         super().__init__()
         self.paco = PaCoLoss(class_counts, alpha=alpha, beta=beta, gamma=gamma, temperature=temperature)
 
-    def contrast(self, model: nn.Module, views: tuple[torch.Tensor, torch.Tensor], labels: torch.Tensor):
-        """Forward both views; returns PaCo's loss, the query logits, the global batch's query+key
-        embeddings (2B_global, d) with this process's rows first in each half, and their labels."""
+    def contrast(self, model: nn.Module, views: tuple[torch.Tensor, torch.Tensor], labels: torch.Tensor) -> Contrast:
+        """Forward both views and compute PaCo's loss (:class:`Contrast`)."""
         net = unwrap(model)
         if not net.contrastive:
             raise ValueError("PaCo needs a model with a projection head: set model proj_dims")
         query_view, key_view = views
         out = model(query_view)
-        k = net.key_embed(key_view)
-        q_all = local_first(gather(out.embedding), out.embedding)
-        k_all = local_first(gather(k), k)
+        key = net.key_encode(key_view)
+        both = global_rows(out.embedding, key.embedding)
         y_all = local_first(gather(labels), labels)
         # cat copies the queue, so the enqueue below cannot change this step's contrast set
-        features = torch.cat([q_all, k_all, net.queue.to(q_all.dtype)])
+        features = torch.cat([both, net.queue.to(both.dtype)])
         loss = self.paco(features, torch.cat([y_all, y_all, net.queue_labels]), out.logits)
-        net.enqueue(gather(k), gather(labels))  # rank order: the same queue in every process
-        return loss, out.logits, torch.cat([q_all, k_all]), y_all
+        net.enqueue(gather(key.embedding), gather(labels))  # rank order: the same queue in every process
+        return Contrast(loss, out, key, y_all, both)
 
     def forward(self, model: nn.Module, views, labels: torch.Tensor):
-        loss, logits, _, _ = self.contrast(model, views, labels)
-        return {"loss": loss, "paco": loss.detach()}, logits
+        step = self.contrast(model, views, labels)
+        return {"loss": step.loss, "paco": step.loss.detach()}, step.out.logits
 
 
 class LPAObjective(PaCoObjective):
     r"""LPA: :math:`L_{PaCo}(\hat y, z, y) + \alpha\, L_{SupCon}(z, a(y))`.
 
-    The SupCon term runs over the batch's query and key embeddings, with positive weights
-    :math:`w_{ij} = \mathrm{sim}(a(y_i), a(y_j))` from the class pseudo-attribute vectors
-    (:func:`lpa.targets.similarity.class_similarity`; ``label`` and ``none`` are the controls).
+    The SupCon term runs over the global batch's queries and keys (2B rows; the keys, from the
+    momentum encoder, carry no gradient), in the space ``site`` names:
+
+    - ``projection``: the projection head's embedding, which PaCo's contrast also reads and the
+      classifier does not;
+    - ``pooled``: the pooled feature GAP(Z), L2-normalised, the paper's z and what the classifier
+      reads (directly: a head of its own would again be an embedding that the test never uses);
+    - ``logits``: the classifier's logits, L2-normalised, the paper's "predictions" (a cosine
+      between logit vectors keeps their geometry, where the dot product of probabilities
+      saturates at confident predictions); the keys' logits are the key encoder's pooled
+      feature through the current classifier.
+
+    Positive weights :math:`w_{ij} = \mathrm{sim}(a(y_i), a(y_j))` come from the class
+    pseudo-attribute vectors (:func:`lpa.targets.similarity.class_similarity`; ``label`` and
+    ``none`` are the controls); ``multilabel`` is one SupCon per pseudo-attribute, its
+    positives the samples whose class holds it (:class:`lpa.losses.MultiLabelSupConLoss`).
     """
 
     def __init__(
@@ -82,23 +111,45 @@ class LPAObjective(PaCoObjective):
         lpa_alpha: float,
         supcon_temperature: float,
         similarity: str = "cosine",
+        site: str = "projection",
     ):
         super().__init__(class_counts, alpha, beta, gamma, temperature)
         if lpa_alpha < 0:
             raise ValueError(f"lpa_alpha must be >= 0, got {lpa_alpha}")
         if len(attributes) != len(class_counts):
             raise ValueError(f"attributes have {len(attributes)} classes, class counts {len(class_counts)}")
-        self.lpa_alpha = lpa_alpha
-        self.supcon = SupConLoss(supcon_temperature, check_weights=False)  # similarities are >= 0 by construction
-        self.register_buffer("similarity", torch.from_numpy(class_similarity(attributes, similarity)))
+        if site not in SITES:
+            raise ValueError(f"unknown site {site!r} of the SupCon term; choose {', '.join(SITES)}")
+        self.lpa_alpha, self.site, self.multilabel = lpa_alpha, site, similarity == "multilabel"
+        if self.multilabel:
+            self.supcon = MultiLabelSupConLoss(supcon_temperature)
+            self.register_buffer("held", torch.from_numpy(held_prototypes(attributes)))
+        else:
+            self.supcon = SupConLoss(supcon_temperature, check_weights=False)  # similarities are >= 0
+            self.register_buffer("similarity", torch.from_numpy(class_similarity(attributes, similarity)))
+
+    def rows(self, model: nn.Module, step: Contrast) -> torch.Tensor:
+        """The global batch's [queries; keys] in the term's space, L2-normalised (2B_global, d)."""
+        if self.site == "projection":
+            return step.embeddings
+        if self.site == "pooled":
+            query, key = step.out.pooled, step.key.pooled
+        else:
+            query = step.out.logits
+            with torch.no_grad():
+                key = unwrap(model).classifier(step.key.pooled)
+        return global_rows(F.normalize(query, dim=1), F.normalize(key, dim=1))
 
     def forward(self, model: nn.Module, views, labels: torch.Tensor):
-        paco, logits, z, y_all = self.contrast(model, views, labels)
+        step = self.contrast(model, views, labels)
+        z, y_all = self.rows(model, step), step.labels
         both = torch.cat([y_all, y_all])
-        weights = self.similarity.to(z)[both][:, both]
         # anchors: this process's queries and keys (the first B rows of each half)
         local = torch.zeros(len(both), dtype=torch.bool, device=z.device)
         local[: len(labels)] = local[len(y_all) : len(y_all) + len(labels)] = True
-        supcon = self.supcon(z, weights * local[:, None])
-        loss = paco + self.lpa_alpha * supcon
-        return {"loss": loss, "paco": paco.detach(), "supcon": supcon.detach()}, logits
+        if self.multilabel:
+            supcon = self.supcon(z, self.held[both], local)
+        else:
+            supcon = self.supcon(z, self.similarity.to(z)[both][:, both] * local[:, None])
+        loss = step.loss + self.lpa_alpha * supcon
+        return {"loss": loss, "paco": step.loss.detach(), "supcon": supcon.detach()}, step.out.logits

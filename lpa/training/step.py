@@ -52,6 +52,7 @@ def build_objective(cfg: TrainConfig, counts: Sequence[int], attributes: np.ndar
         lpa_alpha=cfg.lpa_alpha,
         supcon_temperature=cfg.supcon_temperature,
         similarity=cfg.similarity,
+        site=cfg.site,
     )
 
 
