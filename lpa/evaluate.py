@@ -57,13 +57,17 @@ def per_class_accuracy(labels: np.ndarray, predictions: np.ndarray, counts: pd.D
 
 
 def summarize(per_class: pd.DataFrame) -> dict:
-    """Top-1 % over the test images of each shot group and of all classes (None for an empty group)."""
+    """Top-1 % over the test images of each shot group and of all classes (None for an empty group),
+    and ``balanced``, the mean per-class top-1 %."""
     summary = {}
     for name in (*GROUPS, "all"):
         rows = per_class if name == "all" else per_class[per_class["group"] == name]
         images = int(rows["test_images"].sum())
         summary[name] = 100.0 * float(rows["correct"].sum()) / images if images else None
         summary[f"{name}_classes"] = int(len(rows))
+    # the mean of the per-class top-1 over the classes the split holds: what settings are chosen on
+    scored = per_class[per_class["test_images"] > 0]
+    summary["balanced"] = float(scored["top1"].mean()) if len(scored) else None
     return summary
 
 

@@ -77,6 +77,21 @@ def ablation_flags(config: dict, dataset: str, stage: str = "evaluate") -> str:
     return " ".join(summaries + pairs + weights)
 
 
+def selection_inputs(config: dict, dataset: str) -> list[str]:
+    """Every seed's val and test summary of every LPA run (the selection's candidates)."""
+    return [p for run in lpa_runs(config) for stage in ("evaluate_val", "evaluate")
+            for p in evaluations(config, dataset, f"lpa_{run}", "summary.json", stage)]  # fmt: skip
+
+
+def selection_flags(config: dict, dataset: str) -> str:
+    return " ".join(
+        f"--{flag} {run}={p}"
+        for run in lpa_runs(config)
+        for flag, stage in (("val", "evaluate_val"), ("test", "evaluate"))
+        for p in evaluations(config, dataset, f"lpa_{run}", "summary.json", stage)
+    )
+
+
 def recovery_files(config: dict, dataset: str) -> dict[str, str]:
     """Every seed's and K's recovery.json of a dataset, by run name (seed<s>_K<K>)."""
     return {

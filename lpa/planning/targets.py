@@ -48,7 +48,8 @@ def all_targets(config: dict) -> list[str]:
     targets += [
         f"{run_dir(d, s)}/figures/training/{m}.png" for d in datasets for s in seeds for m in trained_models(config, d)
     ]
-    targets += [f"results/{d}/tables/lpa_ablation_val.csv" for d in datasets if config["datasets"][d]["validate"]]
+    validated = [d for d in datasets if config["datasets"][d]["validate"]]
+    targets += [f"results/{d}/tables/{name}" for d in validated for name in ("lpa_ablation_val.csv", "selected.csv")]
     targets += [f"results/{d}/tables/recovery.csv" for d in datasets if has_ground_truth(config, d)]
     if config["paper_table"] != "none":
         targets.append(f"results/paper/{config['paper_table']}.md")

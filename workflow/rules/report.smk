@@ -6,6 +6,7 @@ localrules:
     tables,
     ablation,
     ablation_val,
+    select,
     recovery,
     paper_table,
     curves,
@@ -96,6 +97,32 @@ use rule ablation as ablation_val with:
         "results/{dataset}/benchmarks/ablation_val.tsv"
     params:
         flags=lambda wc: ablation_flags(wc, "evaluate_val"),
+
+
+rule select:
+    """Each family's setting (LPA, label SupCon, alpha 0) chosen on val, and the picks paired on test."""
+    input:
+        selection_inputs,
+    output:
+        csv=report(
+            "results/{dataset}/tables/selected.csv",
+            caption="../report/selected.rst",
+            category="LPA ablation",
+            subcategory="{dataset}",
+        ),
+        paired="results/{dataset}/tables/selected_paired.csv",
+        md="results/{dataset}/tables/selected.md",
+    log:
+        "results/{dataset}/logs/select.log",
+    benchmark:
+        "results/{dataset}/benchmarks/select.tsv"
+    conda:
+        "../envs/torch.yaml"
+    params:
+        flags=selection_flags,
+    shell:
+        "python -m lpa.select {params.flags} --out-csv {output.csv} --out-paired-csv {output.paired}"
+        " --out-md {output.md} > {log} 2>&1"
 
 
 rule recovery:
