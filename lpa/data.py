@@ -36,7 +36,7 @@ class DataConfig:
     n_max: int = 140  # digits, cifar100, parts: training images of the largest class
     imbalance_factor: float = 14.0  # digits, cifar100, parts: n_max / n_min
     test_per_class: int = 30  # digits, parts: balanced held-out test images per class
-    val_per_class: int = 10  # parts: balanced validation images per class
+    val_per_class: int = 10  # parts, cifar100: validation images per class (cifar100: from the unused training images)
     num_classes: int = 40  # parts: classes generated
     split_seed: int = 0
     many: int = 100  # "many" classes have more than this many training images

@@ -55,7 +55,7 @@ def check_names(config: dict) -> None:
         if similarity == "none" or not re.fullmatch(SIMILARITY_PATTERN, similarity):
             raise ValueError(
                 f"finetune.similarity[{i}]={similarity!r} is not a similarity; choose cosine, cosine_pow<p>, "
-                "top<k>, dominant, jaccard or label"
+                "centred_cosine, idf_cosine, top<k>, dominant, jaccard, multilabel or label"
             )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shlex
 
 from lpa.io.cli import cli_flags
-from lpa.targets.kinds import reading_and_similarity
+from lpa.planning.runs import parse_run
 
 DATA_KEYS = (
     "source",
@@ -23,7 +23,8 @@ DATA_KEYS = (
     "test_per_class",
     "split_seed",
 )
-PARTS_KEYS = ("val_per_class", "num_classes")  # only the parts source reads them
+VAL_SOURCES = ("parts", "cifar100")  # the sources that read val_per_class
+PARTS_KEYS = ("num_classes",)  # only the parts source reads it
 OPTIM_KEYS = (
     "epochs",
     "batch_size",
@@ -39,7 +40,8 @@ OPTIM_KEYS = (
 
 def data_flags(config: dict, dataset: str) -> str:
     ds = config["datasets"][dataset]
-    keys = DATA_KEYS + (PARTS_KEYS if ds["source"] == "parts" else ())
+    keys = DATA_KEYS + (("val_per_class",) if ds["source"] in VAL_SOURCES else ())
+    keys += PARTS_KEYS if ds["source"] == "parts" else ()
     return cli_flags({**{k: ds[k] for k in keys}, **config["groups"]})
 
 
@@ -55,7 +57,7 @@ def verify_flags(config: dict, dataset: str) -> str:
 def train_flags(config: dict, dataset: str, seed: int, objective: str, stage: str, run: dict | None = None) -> str:
     """TrainConfig flags of one training job: model, PaCo, the stage's optimiser, execution.
 
-    ``run`` (objective lpa): the run's wildcards ``similarity``, ``alpha``, ``ft_epochs``, ``ft_lr``.
+    ``run`` (objective lpa): the run's wildcards ``K`` and ``setting`` (:func:`lpa.planning.runs.parse_run`).
     """
     model, paco, optim, ds = config["model"], config["paco"], config[stage], config["datasets"][dataset]
     settings = {
@@ -83,14 +85,16 @@ def train_flags(config: dict, dataset: str, seed: int, objective: str, stage: st
         "augment_on": config["execution"]["augment_on"],
     }
     if objective == "lpa":
-        reading, similarity = reading_and_similarity(run["similarity"])
+        s = parse_run(f"K{run['K']}_{run['setting']}")
         settings.update(
-            epochs=int(run["ft_epochs"]),
-            lr=float(run["ft_lr"]),
-            lpa_alpha=float(run["alpha"]),
-            supcon_temperature=optim["supcon_temperature"],
-            similarity=similarity,
-            reading=reading,
+            epochs=s["epochs"],
+            lr=s["lr"],
+            lpa_alpha=s["alpha"],
+            # alpha 0 has no term: its temperature and site are never read
+            supcon_temperature=s["temperature"] or optim["supcon_temperature"][0],
+            similarity=s["similarity"],
+            reading=s["reading"],
+            site=s["site"] if s["site"] != "none" else "projection",
         )
     return cli_flags(settings)
 

@@ -108,12 +108,25 @@ class Cifar100Source:
         return out
 
     def make_split(self, cfg) -> pd.DataFrame:
-        """The LDAM-DRW / PaCo long-tailed training subset and the full balanced test set."""
-        train = np.sort(long_tailed_indices(self.targets["train"], cfg.imbalance_factor, cfg.split_seed, cfg.n_max))
+        """The LDAM-DRW / PaCo long-tailed training subset, a val split from the training images
+        that subset leaves unused, and the full balanced test set.
+
+        Val takes ``cfg.val_per_class`` images of each class from its unused CIFAR-100 training
+        images (drawn with a generator of its own, seeded by ``split_seed``, so the training
+        subset is LDAM-DRW's whatever val holds), or all of them where fewer are left: the
+        largest class keeps all 500 of its images for training and gets none (at imbalance 100
+        class 1 keeps 477 and gets 20 of its 23). Never from the test set.
+        """
+        targets = self.targets["train"]
+        train = np.sort(long_tailed_indices(targets, cfg.imbalance_factor, cfg.split_seed, cfg.n_max))
+        unused = np.setdiff1d(np.arange(len(targets)), train)
+        rng = np.random.default_rng([cfg.split_seed, 1])
+        val = [rng.permutation(unused[targets[unused] == c])[: cfg.val_per_class] for c in range(self.num_classes)]
+        val = np.sort(np.concatenate(val)).astype(np.int64)
         test = np.arange(len(self.targets["test"]))
-        ids = np.concatenate([train, test + self.TEST_OFFSET])
-        labels = np.concatenate([self.targets["train"][train], self.targets["test"]])
-        return _frame(ids, labels, ["train"] * len(train) + ["test"] * len(test))
+        ids = np.concatenate([train, val, test + self.TEST_OFFSET])
+        labels = np.concatenate([targets[train], targets[val], self.targets["test"]])
+        return _frame(ids, labels, ["train"] * len(train) + ["val"] * len(val) + ["test"] * len(test))
 
 
 def _read_cifar_pickle(path: Path) -> tuple[np.ndarray, np.ndarray]:

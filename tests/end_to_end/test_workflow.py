@@ -18,23 +18,23 @@ def test_workflow_produces_the_tables(finished_run):
     assert list(accuracy.columns[:5]) == ["method", "many", "medium", "few", "all"]
     assert accuracy["all"].between(0, 100).all()
     assert (tables / "per_class_accuracy.png").read_bytes()[:4] == b"\x89PNG"
-    assert pd.read_csv(tables / "lpa_ablation.csv")["method"].tolist() == [
-        "PaCo",
-        "LPA_K4_cosine_alpha0.5_e1_lr0.01",
-        "LPA_K4_label_alpha0.5_e1_lr0.01",
-        "LPA_K4_presence-cosine_alpha0.5_e1_lr0.01",
-        "LPA_K6_cosine_alpha0.5_e1_lr0.01",
-        "LPA_K6_label_alpha0.5_e1_lr0.01",
-        "LPA_K6_presence-cosine_alpha0.5_e1_lr0.01",
+    runs = [
+        f"K{k}_{name}_e1_lr0.01"
+        for k in (4, 6)
+        for name in ("projection_cosine_alpha0.5_t0.1", "none_alpha0.0", "projection_label_alpha0.5_t0.1",
+                     "projection_presence-cosine_alpha0.5_t0.1", "pooled_cosine_alpha0.5_t0.1",
+                     "pooled_label_alpha0.5_t0.1", "pooled_presence-cosine_alpha0.5_t0.1")  # fmt: skip
     ]
+    assert pd.read_csv(tables / "lpa_ablation.csv")["method"].tolist() == ["PaCo"] + [f"LPA_{r}" for r in runs]
     paired = pd.read_csv(tables / "lpa_ablation_paired.csv")
-    assert "LPA_K4_cosine_alpha0.5_e1_lr0.01 - LPA_K4_label_alpha0.5_e1_lr0.01" in set(paired["comparison"])
+    assert f"LPA_{runs[4]} - LPA_{runs[5]}" in set(paired["comparison"])  # pooled cosine against pooled label
+    assert f"LPA_{runs[4]} - LPA_{runs[1]}" in set(paired["comparison"])  # and against alpha 0
     assert "LPA - PaCo" in (tables / "accuracy.md").read_text()
     balance = json.loads(
         (finished_run / "results" / "digits_lt" / "seed0" / "attributes" / "K4" / "balance.json").read_text()
     )
     weights = balance["positive_weights"]
-    assert weights["batch_size"] == 32 and set(weights["similarities"]) >= {"label", "cosine", "cosine_pow4"}
+    assert weights["batch_size"] == 32 and set(weights["similarities"]) >= {"label", "cosine", "multilabel"}
     assert weights["similarities"]["label"]["few"]["other_share"] == 0.0
     assert "| K4 | cosine | few |" in (tables / "lpa_ablation.md").read_text()
     run = finished_run / "results" / "digits_lt" / "seed0"
@@ -45,8 +45,8 @@ def test_workflow_produces_the_tables(finished_run):
         "baseline/paco",
         "kmeans/K4",
         "attributes/K4",
-        "finetune/K4_cosine_alpha0.5_e1_lr0.01",
-        "evaluate/lpa_K4_cosine_alpha0.5_e1_lr0.01",
+        "finetune/K4_pooled_cosine_alpha0.5_t0.1_e1_lr0.01",
+        "evaluate/lpa_K4_pooled_cosine_alpha0.5_t0.1_e1_lr0.01",
     ):
         assert (finished_run / "results" / "digits_lt" / "logs" / "seed0" / f"{rule}.log").exists(), rule
         assert (finished_run / "results" / "digits_lt" / "benchmarks" / "seed0" / f"{rule}.tsv").exists(), rule
@@ -65,7 +65,7 @@ def test_the_parts_dataset_measures_recovery_and_validates(finished_run):
                         .read_text())  # fmt: skip
     assert digits == {"ground_truth": False, "reason": "the source does not know which part lies where"}
     val = pd.read_csv(results / "tables" / "lpa_ablation_val.csv")
-    assert "LPA_K4_presence-cosine_alpha0.5_e1_lr0.01" in set(val["method"])
+    assert "LPA_K4_pooled_presence-cosine_alpha0.5_t0.1_e1_lr0.01" in set(val["method"])
     val_summary = json.loads((results / "seed0" / "evaluate_val" / "paco" / "summary.json").read_text())
     test_summary = json.loads((results / "seed0" / "evaluate" / "paco" / "summary.json").read_text())
     assert val_summary["split"] == "val" and test_summary["split"] == "test"
@@ -73,9 +73,20 @@ def test_the_parts_dataset_measures_recovery_and_validates(finished_run):
     metrics = results / "seed0" / "baseline" / "paco" / "metrics.jsonl"
     epochs = [json.loads(x) for x in metrics.read_text().splitlines()]
     assert all("train_balanced_top1" in e and "stalled" in e for e in epochs)
-    finetuned = json.loads((results / "seed0" / "finetune" / "K4_presence-cosine_alpha0.5_e1_lr0.01" / "config.json")
-                           .read_text())  # fmt: skip
-    assert finetuned["reading"] == "presence" and finetuned["similarity"] == "cosine"
+    finetuned = json.loads((results / "seed0" / "finetune" / "K4_pooled_presence-cosine_alpha0.5_t0.1_e1_lr0.01"
+                            / "config.json").read_text())  # fmt: skip
+    assert (finetuned["reading"], finetuned["similarity"], finetuned["site"]) == ("presence", "cosine", "pooled")
+
+
+def test_the_selection_picks_each_family_on_val(finished_run):
+    tables = finished_run / "results" / "parts_lt" / "tables"
+    picks = pd.read_csv(tables / "selected.csv")
+    assert picks["family"].tolist() == ["LPA", "label", "alpha0"]
+    assert picks["candidates"].tolist() == [8, 4, 2]  # 2 K x 2 sites x 2 readings; 2 K x 2 sites; 2 K
+    assert picks["val"].between(0, 100).all() and picks["test_all"].between(0, 100).all()
+    paired = pd.read_csv(tables / "selected_paired.csv")
+    assert set(paired["comparison"]) == {"LPA - label", "LPA - alpha0"}
+    assert "picked run" in (tables / "selected.md").read_text()
 
 
 def test_second_run_has_nothing_to_do(finished_run):
@@ -89,7 +100,7 @@ def test_changing_k_replans_only_kmeans_and_what_depends_on_it(finished_run, tmp
     rules = planned_rules(snakemake(finished_run, "--dry-run", "--configfile", str(tmp_path / "k.yaml")))
     assert {"kmeans", "attributes", "finetune", "evaluate"} <= rules
     assert rules <= {"kmeans", "attributes", "finetune", "evaluate", "evaluate_val", "ablation", "ablation_val",
-                     "recovery", "curves", "all"}  # fmt: skip
+                     "select", "recovery", "curves", "all"}  # fmt: skip
 
 
 def test_speed_settings_never_redo_a_result(finished_run, tmp_path):
@@ -116,6 +127,7 @@ def test_report_holds_the_tables_and_figures(finished_run, tmp_path):
         "Training curves",
         "recovery.csv",
         "lpa_ablation_val.csv",
+        "selected.csv",
     ):
         assert name in html, name
 

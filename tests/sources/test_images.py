@@ -60,6 +60,13 @@ def test_cifar100_split_is_the_ldam_subset_and_the_full_test_set(tmp_path):
     expected = np.sort(long_tailed_indices(arrays["train"][1], 6, seed=0, n_max=12))
     np.testing.assert_array_equal(train["image_id"], expected)
     assert (split["split"] == "test").sum() == 200
+    # val: up to val_per_class (10) of each class's unused training images, never a training or test image
+    val = split[split["split"] == "val"]
+    counts = np.array(long_tailed_counts(12, 6, 100))
+    np.testing.assert_array_equal(val["label"].value_counts().reindex(range(100), fill_value=0),
+                                  np.minimum(10, 12 - counts))  # fmt: skip
+    assert (val["image_id"] < 50_000).all() and not set(val["image_id"]) & set(train["image_id"])
+    np.testing.assert_array_equal(arrays["train"][1][val["image_id"]], val["label"])
     ids = [int(x) for x in (out / "ids.txt").read_text().split()]
     assert ids == expected.tolist()
     provenance = json.loads((out / "provenance.json").read_text())

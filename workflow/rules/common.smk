@@ -38,7 +38,6 @@ sys.path.insert(0, str(REPO))
 from lpa.io.cli import SPEED_ENV, cli_flags  # noqa: E402
 from lpa.planning import flags, runs, sizing, tables, targets  # noqa: E402
 from lpa.planning.checks import check_config  # noqa: E402
-from lpa.targets.kinds import RUN_SIMILARITY_PATTERN  # noqa: E402
 
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 check_config(config)
@@ -69,10 +68,7 @@ wildcard_constraints:
     dataset="|".join(map(str, config["datasets"])) or "none",
     seed=r"\d+",
     K=r"\d+",
-    alpha=runs.NUMBER,
-    similarity=RUN_SIMILARITY_PATTERN,
-    ft_epochs=r"\d+",
-    ft_lr=runs.NUMBER,
+    setting=runs.SETTING_PATTERN,
     method="ce|paco",
     model=runs.MODEL_PATTERN,
 
@@ -206,6 +202,14 @@ def ablation_inputs(wildcards, stage="evaluate"):
 
 def ablation_flags(wildcards, stage="evaluate"):
     return tables.ablation_flags(config, wildcards.dataset, stage)
+
+
+def selection_inputs(wildcards):
+    return tables.selection_inputs(config, wildcards.dataset)
+
+
+def selection_flags(wildcards):
+    return tables.selection_flags(config, wildcards.dataset)
 
 
 def recovery_inputs(wildcards):

@@ -9,24 +9,18 @@ rule finetune:
         split="results/{dataset}/data/split.parquet",
         counts="results/{dataset}/data/class_counts.csv",
     output:
-        model=run_path(
-            "finetune/K{K}_{similarity}_alpha{alpha}_e{ft_epochs}_lr{ft_lr}/model.pt"
-        ),
-        metrics=run_path(
-            "finetune/K{K}_{similarity}_alpha{alpha}_e{ft_epochs}_lr{ft_lr}/metrics.jsonl"
-        ),
-        config=run_path(
-            "finetune/K{K}_{similarity}_alpha{alpha}_e{ft_epochs}_lr{ft_lr}/config.json"
-        ),
+        model=run_path("finetune/K{K}_{setting}/model.pt"),
+        metrics=run_path("finetune/K{K}_{setting}/metrics.jsonl"),
+        config=run_path("finetune/K{K}_{setting}/config.json"),
     log:
         logged(
             "logs",
-            "finetune/K{K}_{similarity}_alpha{alpha}_e{ft_epochs}_lr{ft_lr}.log",
+            "finetune/K{K}_{setting}.log",
         ),
     benchmark:
         logged(
             "benchmarks",
-            "finetune/K{K}_{similarity}_alpha{alpha}_e{ft_epochs}_lr{ft_lr}.tsv",
+            "finetune/K{K}_{setting}.tsv",
         )
     retries: TRAIN_RETRIES
     conda:
