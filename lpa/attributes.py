@@ -41,7 +41,7 @@ from lpa.io.cli import run_main, setup_logging
 from lpa.io.files import read_json, write_json
 from lpa.metrics import recovery
 from lpa.targets.kinds import READINGS
-from lpa.targets.similarity import class_similarity
+from lpa.targets.similarity import class_similarity, image_unit_scores
 from lpa.targets.weights import DIAGNOSED, diagnostic_summary
 
 SOFTMAX_TEMPERATURE = 0.1
@@ -176,11 +176,13 @@ def compute(
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Stream the shards, writing every reading of s(x) to ``out_scores`` (``scores``: the histogram).
 
-    Returns the class vectors a(y) (C, K) of each reading, training images per class (C,) and
+    Returns the class vectors a(y) (C, K) of each reading, the class means of the unit-length
+    s(x) (C, K; the per-image target's expected weights), training images per class (C,) and
     how many local features each pseudo-attribute holds (K,); fills ``truth`` if given.
     """
     k = len(centroids)
     sums = {r: np.zeros((num_classes, k), np.float64) for r in READINGS}
+    unit_sums = {r: np.zeros((num_classes, k), np.float64) for r in READINGS}
     counts = np.zeros(num_classes, np.int64)
     frequency = np.zeros(k, np.int64)
     with image_scores_writer(out_scores, k) as write:
@@ -193,11 +195,13 @@ def compute(
             frequency += np.bincount(nearest.ravel(), minlength=k)
             for reading, values in scores.items():
                 np.add.at(sums[reading], labels, values)
+                np.add.at(unit_sums[reading], labels, image_unit_scores(values))
             counts += np.bincount(labels, minlength=num_classes)
             if truth is not None:
                 truth.add(ids, scores, cos)
             write(ids, labels, scores)
-    return {r: class_vectors(v, counts) for r, v in sums.items()}, counts, frequency
+    vectors = {r: class_vectors(v, counts) for r, v in sums.items()}
+    return vectors, {r: class_vectors(v, counts) for r, v in unit_sums.items()}, counts, frequency
 
 
 # the similarities whose class-sharing recovery recovery.json reports
@@ -226,11 +230,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     source = source_of_split(args.split) if args.split else None
     truth = GroundTruth() if source is not None and args.out_recovery else None
-    vectors, images, frequency = compute(args.features, centroids, normalize, num_classes, args.out_scores, truth)
+    vectors, unit_means, images, frequency = compute(args.features, centroids, normalize, num_classes,
+                                                     args.out_scores, truth)  # fmt: skip
     empty = np.flatnonzero(images == 0).tolist()
     if empty:
         log.warning("classes %s have no training images: their a(y) is all zeros", empty)
-    write_class_attributes(args.out_classes, vectors, images)
+    write_class_attributes(args.out_classes, vectors, images, unit_means)
     if args.out_recovery:
         if truth is None:
             metrics = {"ground_truth": False, "reason": "the source does not know which part lies where"}
@@ -241,14 +246,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                      metrics["part_images"].items()}, metrics["part_positions"]["mean"])  # fmt: skip
             log.info("class-sharing recovery: %s", metrics["class_sharing"])
         write_json(args.out_recovery, metrics)
-    vectors = vectors["histogram"]
+    unit_means, vectors = unit_means["histogram"], vectors["histogram"]
     summary = {
         "pseudo_attributes": {**balance(frequency), "frequencies": frequency.tolist()},
         "classes": {**balance(class_counts["train_count"]), "frequencies": class_counts["train_count"].tolist()},
     }
     pseudo, classes = summary["pseudo_attributes"], summary["classes"]
     summary["pseudo_attributes_more_balanced"] = bool(pseudo["gini"] < classes["gini"])
-    summary["positive_weights"] = diagnostic_summary(vectors, class_counts, args.batch_size, DIAGNOSED)
+    summary["positive_weights"] = diagnostic_summary(vectors, class_counts, args.batch_size, DIAGNOSED, unit_means)
     write_json(args.out_balance, summary)
     for kind, groups in summary["positive_weights"]["similarities"].items():
         log.info("positive weights (%s, batch %d): %s", kind, args.batch_size, groups)

@@ -139,10 +139,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise ValueError("--weights needs --counts and --batch-size")
         counts = read_class_counts(args.counts)
         kinds = list(dict.fromkeys(["label", *args.similarity]))  # label: plain SupCon, the reference
-        diagnostics = [
-            (name, diagnostic_summary(read_class_attributes(path, len(counts)), counts, args.batch_size, kinds))
-            for name, path in name_path_pairs(args.weights, "--weights")
-        ]
+        diagnostics = []
+        for name, path in name_path_pairs(args.weights, "--weights"):
+            unit = read_class_attributes(path, len(counts), unit=True) if "image_cosine" in kinds else None
+            attributes = read_class_attributes(path, len(counts))
+            diagnostics.append((name, diagnostic_summary(attributes, counts, args.batch_size, kinds, unit)))
         markdown += f"\nPositive weights of the SupCon term at batch {args.batch_size} (expected per anchor class; "
         markdown += "mean over the group and the seeds):\n\n" + weights_markdown(diagnostics)
     write_text(args.out_csv, table.to_csv(index=False, float_format="%.2f"))

@@ -18,13 +18,14 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from lpa.augment.recipes import CROP_RECIPES, DEVICE_RECIPES, BatchRecipe, decode_crop_transform, train_transform
-from lpa.io.artifacts import read_class_attributes, read_class_counts, read_split
+from lpa.io.artifacts import read_class_attributes, read_class_counts, read_image_scores, read_split
 from lpa.io.cli import add_dataclass_arguments, dataclass_from_args, run_main, setup_logging, speed_default
 from lpa.io.files import write_json, write_text
 from lpa.models.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
@@ -55,7 +56,9 @@ def build_loader(cfg: TrainConfig, source, train_rows, sampler, device: torch.de
     finished there from the workers' decoded crops (the 224 recipes: :class:`lpa.loaders.DeviceFinisher`;
     on a CPU the workers' PIL is faster at 224); otherwise by PIL in DataLoader workers."""
     two_views = cfg.objective != "ce"
-    ids, labels = train_rows["image_id"].to_numpy(), train_rows["label"].to_numpy()
+    # the loaders carry each image's position in train_rows; the loop reads its label from there
+    # (and a per-image target, lpa.training.objectives.LPAObjective, its row)
+    ids, labels = train_rows["image_id"].to_numpy(), np.arange(len(train_rows))
     pin = device.type == "cuda"
     # compiled, a batch's hundreds of small augmentation operations become a few GPU kernels; on a
     # CPU the eager path, which computes each operation only for the images it applies to, is faster
@@ -129,7 +132,8 @@ class Run:
         return self.out_dir / "last.pt"
 
 
-def set_up(cfg: TrainConfig, split_path, counts_path, out_dir, attributes_path, init_from) -> Run:
+def set_up(cfg: TrainConfig, split_path, counts_path, out_dir, attributes_path, init_from, image_scores_path=None
+           ) -> Run:  # fmt: skip
     """The split and class counts read, the processes joined, the model, objective and optimiser built."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -147,7 +151,12 @@ def set_up(cfg: TrainConfig, split_path, counts_path, out_dir, attributes_path, 
     seed_everything(cfg.seed, -1, 0)  # the same initial weights in every process
     model = LongTailNet(cfg.model_config(source.in_channels), num_classes).to(device)
     attributes = read_class_attributes(attributes_path, num_classes, cfg.reading) if attributes_path else None
-    objective = build_objective(cfg, counts, attributes).to(device)
+    image_scores = None
+    if cfg.objective == "lpa" and cfg.similarity == "image_cosine":
+        if not image_scores_path:
+            raise ValueError("similarity image_cosine needs --image-scores (the image_scores.parquet of its K)")
+        image_scores = read_image_scores(image_scores_path, train_rows["image_id"], cfg.reading)
+    objective = build_objective(cfg, counts, attributes, image_scores).to(device)
     optimizer = torch.optim.SGD(
         [p for p in model.parameters() if p.requires_grad],
         lr=cfg.lr,
@@ -226,9 +235,11 @@ def run_epoch(run: Run, net: torch.nn.Module, sampler, loader, step_fn, epoch: i
     per_class = torch.zeros(2, run.num_classes, dtype=torch.float64, device=device)
     first_bad = torch.full((1,), -1, dtype=torch.long, device=device)
     amp = cfg.amp and device.type == "cuda"
-    for step, (views, labels) in enumerate(bar):
-        views, labels = to_device(views, device), labels.to(device, non_blocking=True)
-        reported = step_fn(net, run.objective, run.optimizer, views, labels, sums, first_bad, step, amp, per_class)
+    train_labels = torch.tensor(run.train_rows["label"].to_numpy(), device=device)
+    for step, (views, positions) in enumerate(bar):
+        views, positions = to_device(views, device), positions.to(device, non_blocking=True)
+        reported = step_fn(net, run.objective, run.optimizer, views, train_labels[positions], sums, first_bad, step,
+                           amp, per_class, positions)  # fmt: skip
     # the epoch's one read-back: before any checkpoint of it is written
     if int(first_bad) >= 0:
         raise ValueError(f"the loss became non-finite at epoch {epoch + 1}, step {int(first_bad)}")
@@ -297,13 +308,14 @@ def train(
     attributes_path: str | Path | None = None,
     init_from: str | Path | None = None,
     attempt: int = 1,
+    image_scores_path: str | Path | None = None,
 ) -> dict:
     """Train to ``cfg.epochs`` (resuming ``out_dir/last.pt`` if it holds this config); returns the last metrics.
 
     Under torchrun (WORLD_SIZE > 1) each process trains on its share of every global batch of
     ``cfg.batch_size`` with DistributedDataParallel; process 0 writes the files.
     """
-    run = set_up(cfg, split_path, counts_path, out_dir, attributes_path, init_from)
+    run = set_up(cfg, split_path, counts_path, out_dir, attributes_path, init_from, image_scores_path)
     start_epoch, history = resume(run, init_from)
     if run.ctx.is_main:
         record_slice(run.out_dir, attempt, start_epoch)
@@ -323,6 +335,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--split", required=True, help="split.parquet from the data stage")
     parser.add_argument("--counts", required=True, help="class_counts.csv from the data stage")
     parser.add_argument("--attributes", help="class_attributes.parquet (objective lpa)")
+    parser.add_argument("--image-scores", help="image_scores.parquet (similarity image_cosine: s(x) per image)")
     parser.add_argument("--init-from", help="checkpoint to fine-tune from (model.pt)")
     parser.add_argument("--out-dir", required=True)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
@@ -333,7 +346,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     cfg = dataclass_from_args(TrainConfig, args)
     try:
-        train(cfg, args.split, args.counts, args.out_dir, args.attributes, args.init_from, args.attempt)
+        train(cfg, args.split, args.counts, args.out_dir, args.attributes, args.init_from, args.attempt,
+              args.image_scores)  # fmt: skip
     finally:
         distributed.teardown()
 

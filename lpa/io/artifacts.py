@@ -236,24 +236,47 @@ def image_scores_writer(path: str | Path, k: int) -> Iterator[Callable[[np.ndarr
         yield write
 
 
-def write_class_attributes(path: str | Path, vectors: Mapping[str, np.ndarray], images: np.ndarray) -> None:
-    """class_attributes.parquet: ``label``, ``images`` (training images per class) and a(y) (C, K) per reading."""
+def write_class_attributes(path: str | Path, vectors: Mapping[str, np.ndarray], images: np.ndarray,
+                           unit_means: Mapping[str, np.ndarray] | None = None) -> None:  # fmt: skip
+    """class_attributes.parquet: ``label``, ``images`` (training images per class) and a(y) (C, K) per
+    reading; with ``unit_means``, also each reading's class mean of the unit-length s(x) (``<column>_unit``)."""
     num_classes, k = vectors[READINGS[0]].shape
     columns = [(CLASS_COLUMNS.get(r, r), pa.list_(pa.float32(), k)) for r in READINGS]
-    schema = pa.schema([("label", pa.int64()), ("images", pa.int64()), *columns])
     arrays = [pa.array(np.arange(num_classes)), pa.array(images), *(_list_array(vectors[r]) for r in READINGS)]
+    if unit_means is not None:
+        columns += [(f"{CLASS_COLUMNS.get(r, r)}_unit", pa.list_(pa.float32(), k)) for r in READINGS]
+        arrays += [_list_array(unit_means[r]) for r in READINGS]
+    schema = pa.schema([("label", pa.int64()), ("images", pa.int64()), *columns])
     write_parquet(path, pa.Table.from_arrays(arrays, schema=schema))
 
 
-def read_class_attributes(path: str | Path, num_classes: int, reading: str = "histogram") -> np.ndarray:
-    """The (C, K) matrix of class attribute vectors a(y) of one reading (:data:`~lpa.targets.kinds.READINGS`)."""
+def read_class_attributes(path: str | Path, num_classes: int, reading: str = "histogram", unit: bool = False
+                          ) -> np.ndarray:  # fmt: skip
+    """The (C, K) matrix of class attribute vectors a(y) of one reading (:data:`~lpa.targets.kinds.READINGS`);
+    ``unit``: the class means of the unit-length s(x) instead."""
     if reading not in READINGS:
         raise ValueError(f"unknown reading {reading!r}; choose one of {list(READINGS)}")
     table = pq.read_table(path).to_pandas().sort_values("label")
     if list(table["label"]) != list(range(num_classes)):
         raise ValueError(f"{path} must hold one row per class 0..{num_classes - 1}")
-    column = CLASS_COLUMNS.get(reading, reading)
+    column = CLASS_COLUMNS.get(reading, reading) + ("_unit" if unit else "")
     if column not in table:
         raise ValueError(f"{path} has no column {column!r} (reading {reading}): rerun the attributes stage")
     return np.stack(table[column].to_numpy()).astype(np.float32)
 
+
+
+def read_image_scores(path: str | Path, image_ids: Sequence[int], reading: str = "histogram") -> np.ndarray:
+    """(N, K) float32 s(x) of one reading for ``image_ids``, in their order (image_scores.parquet)."""
+    if reading not in READINGS:
+        raise ValueError(f"unknown reading {reading!r}; choose one of {list(READINGS)}")
+    column = SCORE_COLUMNS.get(reading, reading)
+    table = pq.read_table(path, columns=["image_id", column])
+    ids = table.column("image_id").to_numpy()
+    values = table.column(column).combine_chunks()
+    scores = values.values.to_numpy(zero_copy_only=False).reshape(len(ids), -1)
+    order = pd.Index(ids).get_indexer(np.asarray(image_ids))
+    if (order < 0).any():
+        missing = np.asarray(image_ids)[order < 0]
+        raise ValueError(f"{path} has no scores for {len(missing)} of the images, e.g. image {int(missing[0])}")
+    return scores[order].astype(np.float32)

@@ -9,9 +9,9 @@ from __future__ import annotations
 # How s(x) reads an image's local features (lpa.attributes); each is a column of class_attributes.parquet.
 READINGS = ("histogram", "maxcos", "softmax", "presence")
 
-# The targets: the similarities of lpa.targets.similarity.class_similarity, and multilabel.
+# The targets: the similarities of lpa.targets.similarity.class_similarity, multilabel and image_cosine.
 SIMILARITY_PATTERN = (
-    r"cosine|cosine_pow[0-9]+|centred_cosine|idf_cosine|top[0-9]+|dominant|jaccard|multilabel|label|none"
+    r"cosine|cosine_pow[0-9]+|centred_cosine|idf_cosine|top[0-9]+|dominant|jaccard|multilabel|image_cosine|label|none"
 )
 
 # Where LPA's SupCon term acts (lpa.training.objectives.LPAObjective): the projection head's

@@ -37,9 +37,9 @@ def class_similarity(attributes: np.ndarray, kind: str) -> np.ndarray:
             "dominant, jaccard, label or none"
         )
     c = len(a)
-    if kind == "multilabel":
-        raise ValueError("multilabel is a SupCon per pseudo-attribute, not a class similarity: "
-                         "use held_prototypes (lpa.losses.MultiLabelSupConLoss)")  # fmt: skip
+    if kind in ("multilabel", "image_cosine"):
+        raise ValueError(f"{kind} is not a class similarity: multilabel is a SupCon per pseudo-attribute "
+                         "(held_prototypes), image_cosine weighs images by their own s(x)")  # fmt: skip
     if kind == "label":
         return np.eye(c, dtype=np.float32)
     if kind == "none":
@@ -80,3 +80,12 @@ def prototype_idf(attributes: np.ndarray) -> np.ndarray:
     """(K,) inverse class frequency of each prototype, log((1 + C) / (1 + C_k)): 0 for one every class holds."""
     held = held_prototypes(attributes)
     return np.log((1.0 + len(held)) / (1.0 + held.sum(0)))
+
+
+def image_unit_scores(scores: np.ndarray) -> np.ndarray:
+    """(N, K) float32 per-image scores s(x) scaled to unit length (the per-image target's cosine
+    is their dot product); an image without scores stays zero and is nobody's positive."""
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 2 or not np.isfinite(s).all() or (s < 0).any():
+        raise ValueError(f"image scores must be a finite, non-negative (N, K) matrix, got shape {s.shape}")
+    return (s / np.maximum(np.linalg.norm(s, axis=1, keepdims=True), 1e-12)).astype(np.float32)

@@ -12,7 +12,7 @@ from lpa.targets.similarity import class_similarity, held_prototypes
 # The similarities balance.json diagnoses, whatever the config runs (so that adding a run does
 # not redo this stage); the ablation report diagnoses the configured ones itself.
 DIAGNOSED = ("label", "cosine", "cosine_pow2", "cosine_pow4", "top1", "top3", "centred_cosine", "idf_cosine",
-             "multilabel")  # fmt: skip
+             "multilabel", "image_cosine")  # fmt: skip
 
 
 def batch_multiplicity(train_counts: np.ndarray, batch_size: int) -> np.ndarray:
@@ -39,8 +39,17 @@ def multilabel_weights(attributes: np.ndarray, train_counts: np.ndarray, batch_s
     return (held * scale) @ held.T
 
 
-def target_weights(attributes: np.ndarray, kind: str, train_counts: np.ndarray, batch_size: int) -> np.ndarray:
-    """(C, C) the weight per row of class c of an anchor of class y, for any target ``kind``."""
+def target_weights(attributes: np.ndarray, kind: str, train_counts: np.ndarray, batch_size: int,
+                   unit_means: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """(C, C) the weight per row of class c of an anchor of class y, for any target ``kind``.
+
+    ``image_cosine`` (the cosine of two images' own s(x)) has the expected weight u_y . u_c,
+    u the class means of the unit-length s(x) (``unit_means``, C x K), for two distinct images.
+    """
+    if kind == "image_cosine":
+        if unit_means is None:
+            raise ValueError("the image_cosine diagnostic needs the class means of the unit s(x)")
+        return np.clip(unit_means @ unit_means.T, 0.0, None)
     if kind == "multilabel":
         return multilabel_weights(attributes, train_counts, batch_size)
     return class_similarity(attributes, kind)
@@ -75,14 +84,15 @@ def weight_diagnostic(similarity: np.ndarray, train_counts: np.ndarray, batch_si
                          "entropy": entropy, "uniform_entropy": np.log(2 * batch_size - 1)})  # fmt: skip
 
 
-def diagnostic_summary(attributes: np.ndarray, counts: pd.DataFrame, batch_size: int, kinds: Sequence[str]) -> dict:
+def diagnostic_summary(attributes: np.ndarray, counts: pd.DataFrame, batch_size: int, kinds: Sequence[str],
+                       unit_means: np.ndarray | None = None) -> dict:  # fmt: skip
     """:func:`weight_diagnostic` per target, averaged over the classes of each shot group."""
     out: dict = {"batch_size": batch_size, "rows": 2 * batch_size - 1, "similarities": {}}
     train_counts = counts["train_count"].to_numpy()
     columns = ["other_share", "effective_positives", "entropy", "uniform_entropy"]
     for kind in kinds:
-        per_class = weight_diagnostic(target_weights(attributes, kind, train_counts, batch_size), train_counts,
-                                      batch_size)  # fmt: skip
+        weights = target_weights(attributes, kind, train_counts, batch_size, unit_means)
+        per_class = weight_diagnostic(weights, train_counts, batch_size)
         per_class["group"] = counts["group"].to_numpy()
         groups = per_class.groupby("group", sort=False)[columns].mean()
         out["similarities"][kind] = {

@@ -19,7 +19,7 @@ from torch import nn
 from lpa.losses import MultiLabelSupConLoss, PaCoLoss, SupConLoss
 from lpa.models.networks import KeyOutput, LongTailNet, ModelOutput
 from lpa.targets.kinds import SITES
-from lpa.targets.similarity import class_similarity, held_prototypes
+from lpa.targets.similarity import class_similarity, held_prototypes, image_unit_scores
 from lpa.training.distributed import gather, local_first
 
 
@@ -29,7 +29,7 @@ def unwrap(model: nn.Module) -> LongTailNet:
 
 
 class CrossEntropyObjective(nn.Module):
-    def forward(self, model: nn.Module, views: torch.Tensor, labels: torch.Tensor):
+    def forward(self, model: nn.Module, views: torch.Tensor, labels: torch.Tensor, rows=None):
         logits = model(views).logits
         loss = F.cross_entropy(logits, labels)
         return {"loss": loss, "ce": loss.detach()}, logits
@@ -74,7 +74,7 @@ class PaCoObjective(nn.Module):
         net.enqueue(gather(key.embedding), gather(labels))  # rank order: the same queue in every process
         return Contrast(loss, out, key, y_all, both)
 
-    def forward(self, model: nn.Module, views, labels: torch.Tensor):
+    def forward(self, model: nn.Module, views, labels: torch.Tensor, rows=None):
         step = self.contrast(model, views, labels)
         return {"loss": step.loss, "paco": step.loss.detach()}, step.out.logits
 
@@ -97,7 +97,9 @@ class LPAObjective(PaCoObjective):
     Positive weights :math:`w_{ij} = \mathrm{sim}(a(y_i), a(y_j))` come from the class
     pseudo-attribute vectors (:func:`lpa.targets.similarity.class_similarity`; ``label`` and
     ``none`` are the controls); ``multilabel`` is one SupCon per pseudo-attribute, its
-    positives the samples whose class holds it (:class:`lpa.losses.MultiLabelSupConLoss`).
+    positives the samples whose class holds it (:class:`lpa.losses.MultiLabelSupConLoss`);
+    ``image_cosine`` weighs a pair by the cosine of the two images' own scores s(x)
+    (``image_scores`` (N, K), the training set's rows, which ``forward`` reads by ``rows``).
     """
 
     def __init__(
@@ -112,6 +114,7 @@ class LPAObjective(PaCoObjective):
         supcon_temperature: float,
         similarity: str = "cosine",
         site: str = "projection",
+        image_scores: np.ndarray | None = None,
     ):
         super().__init__(class_counts, alpha, beta, gamma, temperature)
         if lpa_alpha < 0:
@@ -120,8 +123,14 @@ class LPAObjective(PaCoObjective):
             raise ValueError(f"attributes have {len(attributes)} classes, class counts {len(class_counts)}")
         if site not in SITES:
             raise ValueError(f"unknown site {site!r} of the SupCon term; choose {', '.join(SITES)}")
-        self.lpa_alpha, self.site, self.multilabel = lpa_alpha, site, similarity == "multilabel"
-        if self.multilabel:
+        self.lpa_alpha, self.site, self.target = lpa_alpha, site, similarity
+        if similarity == "image_cosine":
+            if image_scores is None:
+                raise ValueError("similarity image_cosine needs the training images' scores s(x) (--image-scores)")
+            self.supcon = SupConLoss(supcon_temperature, check_weights=False)
+            unit = image_unit_scores(image_scores)
+            self.register_buffer("image_scores", torch.from_numpy(unit))
+        elif similarity == "multilabel":
             self.supcon = MultiLabelSupConLoss(supcon_temperature)
             self.register_buffer("held", torch.from_numpy(held_prototypes(attributes)))
         else:
@@ -140,15 +149,20 @@ class LPAObjective(PaCoObjective):
                 key = unwrap(model).classifier(step.key.pooled)
         return global_rows(F.normalize(query, dim=1), F.normalize(key, dim=1))
 
-    def forward(self, model: nn.Module, views, labels: torch.Tensor):
+    def forward(self, model: nn.Module, views, labels: torch.Tensor, rows: torch.Tensor | None = None):
         step = self.contrast(model, views, labels)
         z, y_all = self.rows(model, step), step.labels
         both = torch.cat([y_all, y_all])
         # anchors: this process's queries and keys (the first B rows of each half)
         local = torch.zeros(len(both), dtype=torch.bool, device=z.device)
         local[: len(labels)] = local[len(y_all) : len(y_all) + len(labels)] = True
-        if self.multilabel:
+        if self.target == "multilabel":
             supcon = self.supcon(z, self.held[both], local)
+        elif self.target == "image_cosine":
+            if rows is None:
+                raise ValueError("similarity image_cosine needs each image's row in the training set")
+            s = self.image_scores.to(z)[torch.cat([local_first(gather(rows), rows)] * 2)]
+            supcon = self.supcon(z, (s @ s.T).clamp_min(0.0) * local[:, None])
         else:
             supcon = self.supcon(z, self.similarity.to(z)[both][:, both] * local[:, None])
         loss = step.loss + self.lpa_alpha * supcon

@@ -37,7 +37,10 @@ def learning_rate(cfg: TrainConfig, epoch: int) -> float:
     return 0.5 * cfg.lr * (1 + math.cos(math.pi * (epoch - warmup + 1) / (cfg.epochs - warmup + 1)))
 
 
-def build_objective(cfg: TrainConfig, counts: Sequence[int], attributes: np.ndarray | None) -> torch.nn.Module:
+def build_objective(cfg: TrainConfig, counts: Sequence[int], attributes: np.ndarray | None,
+                    image_scores: np.ndarray | None = None) -> torch.nn.Module:  # fmt: skip
+    """The objective of ``cfg``; LPA reads the class attribute vectors a(y) (C, K) and, for a
+    per-image target, s(x) of every training image (N, K, in the training set's order)."""
     paco = dict(alpha=cfg.paco_alpha, beta=cfg.paco_beta, gamma=cfg.paco_gamma, temperature=cfg.paco_temperature)
     if cfg.objective == "ce":
         return CrossEntropyObjective()
@@ -53,6 +56,7 @@ def build_objective(cfg: TrainConfig, counts: Sequence[int], attributes: np.ndar
         supcon_temperature=cfg.supcon_temperature,
         similarity=cfg.similarity,
         site=cfg.site,
+        image_scores=image_scores,
     )
 
 
@@ -75,17 +79,19 @@ def train_step(
     step: int,
     amp: bool = False,
     per_class: torch.Tensor | None = None,
+    rows: torch.Tensor | None = None,
 ) -> tuple[str, ...]:
     """One SGD step that reads nothing back from the device (no host sync); returns the loss names.
 
     ``sums`` (len(LOSS_NAMES) + 2,) float64 on the device accumulates each loss times the batch,
     the correct predictions and the images seen; ``first_bad`` (1,) long holds the first step
     whose loss was not finite (-1: none); ``per_class`` (2, C) float64, if given, the correct
-    predictions and the images seen of each class. All are read once per epoch.
+    predictions and the images seen of each class. All are read once per epoch. ``rows`` (B,)
+    long: the images' positions in the training set (a per-image target reads them).
     """
     device_type = labels.device.type
     with torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp):
-        losses, logits = objective(net, views, labels)
+        losses, logits = objective(net, views, labels, rows)
     optimizer.zero_grad(set_to_none=True)
     losses["loss"].backward()
     optimizer.step()

@@ -6,7 +6,15 @@ import pyarrow.parquet as pq
 import pytest
 from fakedata import write_shard
 
-from lpa.io.artifacts import COMPRESSIONS, iter_shard_batches, open_features, shard_writer
+from lpa.io.artifacts import (
+    COMPRESSIONS,
+    image_scores_writer,
+    iter_shard_batches,
+    open_features,
+    read_image_scores,
+    shard_writer,
+)
+from lpa.targets.kinds import READINGS
 
 
 def shard(tmp_path, name="a.parquet", n=10, values=None):
@@ -62,3 +70,15 @@ def test_truncated_empty_or_foreign_files_are_named(tmp_path):
         open_features([tmp_path / "wrong.parquet"])
     with pytest.raises(FileNotFoundError, match="missing feature shard .*gone.parquet"):
         open_features([good, tmp_path / "gone.parquet"])
+
+
+def test_image_scores_read_back_in_the_asked_order_and_name_a_missing_image(tmp_path):
+    path = tmp_path / "image_scores.parquet"
+    scores = np.arange(12, dtype=np.float32).reshape(4, 3)
+    with image_scores_writer(path, 3) as write:
+        write(np.array([10, 11]), np.array([0, 1]), {r: scores[:2] * (i + 1) for i, r in enumerate(READINGS)})
+        write(np.array([12, 13]), np.array([1, 0]), {r: scores[2:] * (i + 1) for i, r in enumerate(READINGS)})
+    np.testing.assert_array_equal(read_image_scores(path, [13, 10]), scores[[3, 0]])
+    np.testing.assert_array_equal(read_image_scores(path, [11], "maxcos"), scores[[1]] * 2)
+    with pytest.raises(ValueError, match="no scores for 1 of the images, e.g. image 99"):
+        read_image_scores(path, [10, 99])

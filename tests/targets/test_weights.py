@@ -44,3 +44,12 @@ def test_multilabel_weights_share_each_prototype_among_its_holders():
     summary = diagnostic_summary(attributes, pd.DataFrame({"train_count": counts, "group": ["many", "few", "few"]}),
                                  4, ["multilabel"])  # fmt: skip
     assert summary["similarities"]["multilabel"]["many"]["other_share"] == pytest.approx(0.0)
+
+
+def test_the_per_image_target_is_diagnosed_from_the_class_means_of_unit_scores():
+    unit_means = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    counts = pd.DataFrame({"train_count": [50, 30, 20], "group": ["many", "medium", "few"]})
+    summary = diagnostic_summary(np.ones((3, 2)), counts, 4, ["image_cosine"], unit_means)
+    assert summary["similarities"]["image_cosine"]["many"]["other_share"] > 0  # class 2 shares with class 0
+    with pytest.raises(ValueError, match="unit s"):
+        diagnostic_summary(np.ones((3, 2)), counts, 4, ["image_cosine"])

@@ -67,3 +67,23 @@ def test_alpha_zero_is_paco_whatever_the_site():
 def test_an_unknown_site_is_named():
     with pytest.raises(ValueError, match="site 'head'"):
         LPAObjective(COUNTS, np.ones((5, 3)), **PACO, lpa_alpha=0.5, supcon_temperature=0.1, site="head")
+
+
+def test_a_per_image_target_of_one_hot_scores_is_plain_supcon():
+    torch.manual_seed(2)
+    model = LongTailNet(ModelConfig(depth=8, widths=(4, 8, 8), in_channels=1, proj_dims=(8, 4), queue_size=16), 5)
+    train_labels = np.array([0, 1, 2, 3, 4, 0, 1, 2, 0, 0])
+    scores = np.eye(5)[train_labels] * 0.3  # each image's s(x) points at its class alone
+    rows = torch.tensor([0, 5, 8, 1, 6, 2, 3, 4])
+    labels = torch.as_tensor(train_labels)[rows]
+    views = (torch.randn(8, 1, 8, 8), torch.randn(8, 1, 8, 8))
+    common = dict(lpa_alpha=1.0, supcon_temperature=0.1, site="pooled")
+    image = LPAObjective(COUNTS, np.ones((5, 3)), **PACO, **common, similarity="image_cosine", image_scores=scores)
+    label = LPAObjective(COUNTS, np.ones((5, 3)), **PACO, **common, similarity="label")
+    a = image(copy.deepcopy(model), views, labels, rows)[0]["supcon"]
+    b = label(copy.deepcopy(model), views, labels)[0]["supcon"]
+    assert a.item() == pytest.approx(b.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="row in the training set"):
+        image(copy.deepcopy(model), views, labels)
+    with pytest.raises(ValueError, match="needs the training images' scores"):
+        LPAObjective(COUNTS, np.ones((5, 3)), **PACO, **common, similarity="image_cosine")

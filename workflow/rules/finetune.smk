@@ -6,6 +6,7 @@ rule finetune:
     input:
         init=paco_model,
         attributes=run_path("attributes/K{K}/class_attributes.parquet"),
+        scores=run_path("attributes/K{K}/image_scores.parquet"),
         split="results/{dataset}/data/split.parquet",
         counts="results/{dataset}/data/class_counts.csv",
     output:
@@ -38,4 +39,5 @@ rule finetune:
         launcher=train_launcher(),
     shell:
         "{params.launcher} -m lpa.train {params.flags} --init-from {input.init} --attributes {input.attributes}"
+        " --image-scores {input.scores}"
         " --split {input.split} --counts {input.counts} --out-dir {params.out_dir} --threads {threads} --attempt {resources.attempt} > {log} 2>&1"
