@@ -65,7 +65,11 @@ def test_cifar100_lt_tiny(tmp_path):
     assert table.loc["LPA - PaCo (ours, paired)", "100"].endswith("(1 seed)")
     assert (table.loc[["PaCo (ours)", "LPA (ours)"]] != "not run").all().all()
     provenance = yaml.safe_load((results / "cifar100_lt_if100" / "data" / "provenance.json").read_text())
-    assert provenance["split_sizes"] == {"train": sum(int(100 * 0.01 ** (c / 99)) for c in range(100)), "test": 100}
+    kept = [int(100 * 0.01 ** (c / 99)) for c in range(100)]
+    # val: 20 of each class's unused training images, or all of them (class 0 keeps all 100)
+    assert provenance["split_sizes"] == {"train": sum(kept), "val": sum(min(20, 100 - n) for n in kept), "test": 100}
+    picks = pd.read_csv(results / "cifar100_lt_if100" / "tables" / "selected.csv")
+    assert picks["family"].tolist() == ["LPA", "label", "alpha0"]
 
 
 @pytest.mark.parametrize(
