@@ -88,10 +88,10 @@ def run_family(run: str) -> str:
 def lpa_controls(run: str, runs: list[str]) -> list[str]:
     """The controls of an attribute run among ``runs``: alpha 0 on its schedule, and plain SupCon
     (label) at its site, alpha, temperature and schedule."""
-    s = parse_run(run)
     if run_family(run) != "LPA":
         return []
-    schedule = f"e{s['epochs']}_lr{run.rpartition('_lr')[2]}"
-    label = re.sub(r"^(K\d+_[a-z]+)_.*?_alpha", r"\1_label_alpha", run)
-    controls = [f"K{s['k']}_none_alpha0.0_{schedule}", label]
+    # the names' own text for the numbers, so the controls are named as lpa_run named them
+    k, site, schedule = re.fullmatch(r"K(\d+)_([a-z]+)_.*_(e\d+_lr[^_]+)", run).groups()
+    alpha_and_t = re.search(r"_(alpha[^_]+_t[^_]+)_e\d+", run).group(1)
+    controls = [f"K{k}_none_alpha0.0_{schedule}", f"K{k}_{site}_label_{alpha_and_t}_{schedule}"]
     return [c for c in controls if c in runs]

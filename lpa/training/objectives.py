@@ -124,20 +124,19 @@ class LPAObjective(PaCoObjective):
         if site not in SITES:
             raise ValueError(f"unknown site {site!r} of the SupCon term; choose {', '.join(SITES)}")
         self.lpa_alpha, self.site, self.target = lpa_alpha, site, similarity
+        if similarity == "multilabel":
+            self.supcon = MultiLabelSupConLoss(supcon_temperature)
+            self.register_buffer("held", torch.from_numpy(held_prototypes(attributes)))
+            return
+        self.supcon = SupConLoss(supcon_temperature, check_weights=False)  # the weights are >= 0 by construction
         if similarity == "image_cosine":
             if image_scores is None:
                 raise ValueError("similarity image_cosine needs the training images' scores s(x) (--image-scores)")
-            self.supcon = SupConLoss(supcon_temperature, check_weights=False)
-            unit = image_unit_scores(image_scores)
-            self.register_buffer("image_scores", torch.from_numpy(unit))
-        elif similarity == "multilabel":
-            self.supcon = MultiLabelSupConLoss(supcon_temperature)
-            self.register_buffer("held", torch.from_numpy(held_prototypes(attributes)))
+            self.register_buffer("image_scores", torch.from_numpy(image_unit_scores(image_scores)))
         else:
-            self.supcon = SupConLoss(supcon_temperature, check_weights=False)  # similarities are >= 0
             self.register_buffer("similarity", torch.from_numpy(class_similarity(attributes, similarity)))
 
-    def rows(self, model: nn.Module, step: Contrast) -> torch.Tensor:
+    def embed(self, model: nn.Module, step: Contrast) -> torch.Tensor:
         """The global batch's [queries; keys] in the term's space, L2-normalised (2B_global, d)."""
         if self.site == "projection":
             return step.embeddings
@@ -151,7 +150,7 @@ class LPAObjective(PaCoObjective):
 
     def forward(self, model: nn.Module, views, labels: torch.Tensor, rows: torch.Tensor | None = None):
         step = self.contrast(model, views, labels)
-        z, y_all = self.rows(model, step), step.labels
+        z, y_all = self.embed(model, step), step.labels
         both = torch.cat([y_all, y_all])
         # anchors: this process's queries and keys (the first B rows of each half)
         local = torch.zeros(len(both), dtype=torch.bool, device=z.device)
