@@ -22,22 +22,23 @@ from lpa.io.cli import add_dataclass_arguments, dataclass_from_args, run_main, s
 from lpa.io.files import write_json, write_text
 from lpa.sources.images import open_source
 from lpa.sources.longtail import long_tailed_counts
+from lpa.sources.planted import PLANTED
 
 log = logging.getLogger("lpa.data")
 
 @dataclass(frozen=True)
 class DataConfig:
-    source: str = "digits"  # digits | cifar100 | listfile | parts
+    source: str = "digits"  # digits | cifar100 | listfile | parts | looks
     root: str = ""  # folder of the source's files (cifar100, listfile)
     download: bool = False  # cifar100: download into root when the files are missing (needs the internet)
     train_list: str = ""  # listfile: "relative/path label" lines, relative to root (or absolute)
     val_list: str = ""
     test_list: str = ""
-    n_max: int = 140  # digits, cifar100, parts: training images of the largest class
-    imbalance_factor: float = 14.0  # digits, cifar100, parts: n_max / n_min
-    test_per_class: int = 30  # digits, parts: balanced held-out test images per class
-    val_per_class: int = 10  # parts, cifar100: validation images per class (cifar100: from the unused training images)
-    num_classes: int = 40  # parts: classes generated
+    n_max: int = 140  # digits, cifar100, planted: training images of the largest class
+    imbalance_factor: float = 14.0  # digits, cifar100, planted: n_max / n_min
+    test_per_class: int = 30  # digits, planted: balanced held-out test images per class
+    val_per_class: int = 10  # planted, cifar100: validation images per class (cifar100: from the unused train images)
+    num_classes: int = 40  # planted (parts, looks): classes generated
     split_seed: int = 0
     many: int = 100  # "many" classes have more than this many training images
     few: int = 20  # "few" classes have fewer than this many
@@ -48,7 +49,7 @@ class DataConfig:
         if self.source == "listfile":
             meta["lists"] = {k: v for k, v in (("train", self.train_list), ("val", self.val_list),
                                                ("test", self.test_list)) if v}  # fmt: skip
-        if self.source == "parts":  # everything the generator needs, with its seed
+        if self.source in PLANTED:  # everything the generator needs, with its seed
             counts = long_tailed_counts(self.n_max, self.imbalance_factor, self.num_classes)
             meta.update(train_counts=counts, val_per_class=self.val_per_class, test_per_class=self.test_per_class,
                         seed=self.split_seed)  # fmt: skip

@@ -10,6 +10,7 @@ import shlex
 
 from lpa.io.cli import cli_flags
 from lpa.planning.runs import parse_run
+from lpa.sources import PLANTED_SOURCES
 
 DATA_KEYS = (
     "source",
@@ -23,8 +24,8 @@ DATA_KEYS = (
     "test_per_class",
     "split_seed",
 )
-VAL_SOURCES = ("parts", "cifar100")  # the sources that read val_per_class
-PARTS_KEYS = ("num_classes",)  # only the parts source reads it
+VAL_SOURCES = (*PLANTED_SOURCES, "cifar100")  # the sources that read val_per_class
+PLANTED_KEYS = ("num_classes",)  # only the planted sources read it
 OPTIM_KEYS = (
     "epochs",
     "batch_size",
@@ -41,7 +42,7 @@ OPTIM_KEYS = (
 def data_flags(config: dict, dataset: str) -> str:
     ds = config["datasets"][dataset]
     keys = DATA_KEYS + (("val_per_class",) if ds["source"] in VAL_SOURCES else ())
-    keys += PARTS_KEYS if ds["source"] == "parts" else ()
+    keys += PLANTED_KEYS if ds["source"] in PLANTED_SOURCES else ()
     return cli_flags({**{k: ds[k] for k in keys}, **config["groups"]})
 
 

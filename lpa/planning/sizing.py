@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from lpa.augment.sizes import DEFAULT_SIDES
 from lpa.models.dims import feature_dim, feature_positions
+from lpa.sources import PLANTED_SOURCES
 from lpa.sources.longtail import long_tailed_counts
 
-SOURCE_CLASSES = {"digits": 10, "cifar100": 100}  # the parts source says its own (num_classes)
+SOURCE_CLASSES = {"digits": 10, "cifar100": 100}  # the planted sources say their own (num_classes)
 
 
 def doubled(value: float, attempt: int) -> int:
@@ -43,7 +44,7 @@ def attributes_mem_mb(config: dict, dataset: dict, k: int, attempt: int) -> int:
     """The attributes job's memory: the streaming base, plus the recovery metrics' cosines
     (training images x positions x K, 8 bytes each) where the source has planted parts."""
     request = ATTRIBUTES_BASE_MB
-    if dataset["source"] == "parts":
+    if dataset["source"] in PLANTED_SOURCES:
         request += train_images(dataset) * _positions(config, dataset) * k * 8 / 2**20
     return doubled(request, attempt)
 
@@ -81,5 +82,5 @@ def train_images(dataset: dict) -> int | None:
     before it runs (a list-file dataset without ``expected.train``)."""
     if dataset["source"] == "listfile":
         return dataset["expected"].get("train")
-    classes = dataset["num_classes"] if dataset["source"] == "parts" else SOURCE_CLASSES[dataset["source"]]
+    classes = dataset["num_classes"] if dataset["source"] in PLANTED_SOURCES else SOURCE_CLASSES[dataset["source"]]
     return sum(long_tailed_counts(dataset["n_max"], dataset["imbalance_factor"], classes))

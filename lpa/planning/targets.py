@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from lpa.planning.runs import lpa_runs
+from lpa.sources import PLANTED_SOURCES
 
 TABLES = ("accuracy.csv", "accuracy.md", "per_class_accuracy.png", "lpa_ablation.csv")
 
@@ -36,7 +37,7 @@ def trained_models(config: dict, dataset: str) -> list[str]:
 
 def has_ground_truth(config: dict, dataset: str) -> bool:
     """Sources that know which part lies where: their attributes stage measures recovery."""
-    return config["datasets"][dataset]["source"] == "parts"
+    return config["datasets"][dataset]["source"] in PLANTED_SOURCES
 
 
 def all_targets(config: dict) -> list[str]:

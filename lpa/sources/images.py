@@ -1,6 +1,6 @@
 """Image sources: where the pixels come from, and the long-tailed subset each source keeps.
 
-A source (digits, CIFAR-100, list files, and the planted parts of :mod:`lpa.sources.parts`) loads an
+A source (digits, CIFAR-100, list files, and the planted sources of :mod:`lpa.sources.planted`) loads an
 image by id (``load``: a PIL image; the in-memory ones also ``pixels``: uint8 arrays for the
 device path) and makes its split (``make_split(cfg)``, ``cfg`` the data stage's
 :class:`lpa.data.DataConfig`): a table (``image_id``, ``label``, ``split``). :func:`open_source`
@@ -18,7 +18,7 @@ import pandas as pd
 from PIL import Image
 
 from lpa.sources.longtail import long_tailed_indices
-from lpa.sources.parts import PartsSource
+from lpa.sources.planted import PLANTED, open_planted
 
 
 def _frame(ids, labels, splits) -> pd.DataFrame:
@@ -283,6 +283,6 @@ def open_source(meta: dict):
         return Cifar100Source(meta["root"], meta.get("download", False))
     if name == "listfile":
         return ListFileSource(meta["root"], meta["lists"])
-    if name == "parts":
-        return PartsSource.from_meta(meta)
-    raise ValueError(f"unknown data source {name!r}; choose digits, cifar100, listfile or parts")
+    if name in PLANTED:
+        return open_planted(meta)
+    raise ValueError(f"unknown data source {name!r}; choose digits, cifar100, listfile, {', '.join(PLANTED)}")

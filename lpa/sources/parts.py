@@ -101,7 +101,7 @@ def sharing(parts: np.ndarray) -> np.ndarray:
     return (onehot.astype(np.int64) @ onehot.T.astype(np.int64)) > 0
 
 
-def _strokes(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, count: int, rng: np.random.Generator):
+def strokes(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, count: int, rng: np.random.Generator):
     """``image`` with ``count`` thin straight strokes of random colour, length and direction drawn over it."""
     for _ in range(count):
         r0, c0 = rng.uniform(0, SIZE, 2)
@@ -112,25 +112,31 @@ def _strokes(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, count: int, 
     return image
 
 
-def render(label_parts: Sequence[int], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[Placement]]:
-    """One image of a class made of ``label_parts``: (32, 32, 3) uint8 pixels, (32, 32) part map, placements
-    (the class's parts, then the distractor if any).
-
-    The part map holds, per pixel, the index in :data:`PARTS` of the part drawn there (the
-    last drawn wins), or :data:`BACKGROUND`.
-    """
+def clutter(rng: np.random.Generator) -> np.ndarray:
+    """(32, 32, 3) float background: a random low-saturation gradient with pixel noise and strokes."""
     rows, cols = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64) + 0.5
-    # background: a random low-saturation gradient with pixel noise
     corner = rng.uniform(70, 170, size=(2, 3))
     t = (rows * np.cos(a := rng.uniform(0, 2 * np.pi)) + cols * np.sin(a)) / SIZE
     t = (t - t.min()) / max(t.max() - t.min(), 1e-9)
     image = corner[0] * (1 - t[..., None]) + corner[1] * t[..., None]
     image += rng.normal(0, 12, size=image.shape)
-    image = _strokes(image, rows, cols, rng.integers(3, 7), rng)  # clutter behind the parts
+    return strokes(image, rows, cols, rng.integers(3, 7), rng)  # clutter behind the parts
+
+
+def place_parts(image: np.ndarray, parts: Sequence[int], rng: np.random.Generator,
+                distractor: float = DISTRACTOR) -> tuple[np.ndarray, np.ndarray, list[Placement]]:  # fmt: skip
+    """Draw ``parts`` on the float ``image`` (32, 32, 3), each in its own quadrant, and thin occluders
+    in front; with probability ``distractor`` also a part of the vocabulary not in ``parts``.
+
+    Returns the uint8 pixels, the (32, 32) part map (per pixel, the index in :data:`PARTS` of the
+    part drawn there, the last drawn winning, or :data:`BACKGROUND`) and the placements (the
+    given parts, then the distractor if any).
+    """
+    rows, cols = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64) + 0.5
     part_map = np.full((SIZE, SIZE), BACKGROUND, np.int64)
     placements = []
-    parts = list(label_parts)
-    if rng.random() < DISTRACTOR:
+    parts = list(parts)
+    if rng.random() < distractor:
         parts.append(int(rng.choice(np.setdiff1d(np.arange(len(PARTS)), parts))))
     for part, quadrant in zip(parts, rng.permutation(len(QUADRANTS))):
         centre = np.asarray(QUADRANTS[quadrant]) + rng.uniform(-2.5, 2.5, 2)
@@ -144,8 +150,13 @@ def render(label_parts: Sequence[int], rng: np.random.Generator) -> tuple[np.nda
         image[mask] = colour + rng.normal(0, 6, size=(int(mask.sum()), 3))
         part_map[mask] = part
         placements.append(Placement(int(part), float(centre[0]), float(centre[1]), float(radius)))
-    image = _strokes(image, rows, cols, rng.integers(1, 3), rng)  # and thin occluders in front (the map keeps the part)
+    image = strokes(image, rows, cols, rng.integers(1, 3), rng)  # and thin occluders in front (the map keeps the part)
     return np.clip(np.round(image), 0, 255).astype(np.uint8), part_map, placements
+
+
+def render(label_parts: Sequence[int], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[Placement]]:
+    """One image of a class made of ``label_parts`` over clutter (see :func:`place_parts`)."""
+    return place_parts(clutter(rng), label_parts, rng)
 
 
 def positions_of(part_map: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -165,19 +176,6 @@ def positions_of(part_map: np.ndarray, height: int, width: int) -> np.ndarray:
     return out
 
 
-def source_of_split(path: str) -> PartsSource | None:
-    """The parts source a split table (lpa.data's split.parquet) was made from, or None for another source.
-
-    Read from the table's schema metadata alone: lpa.data imports this module (its sources do).
-    """
-    import json
-
-    import pyarrow.parquet as pq
-
-    meta = json.loads((pq.read_schema(path).metadata or {}).get(b"lpa", b"{}"))
-    return PartsSource.from_meta(meta) if meta.get("source") == "parts" else None
-
-
 class PartsSource:
     """Planted-part images (see the module docstring), made once at start from ``seed``."""
 
@@ -191,13 +189,31 @@ class PartsSource:
             raise ValueError(f"parts source: test_per_class must be >= 1 and val_per_class >= 0, got "
                              f"{test_per_class} and {val_per_class}")  # fmt: skip
         self.num_classes, self.seed, self.train_counts = len(counts), seed, counts
-        self.parts = class_parts(self.num_classes, seed)
+        self.parts = self.class_parts()
         rows = []
         for label in range(self.num_classes):
             for split, n in (("train", self.train_counts[label]), ("val", val_per_class), ("test", test_per_class)):
                 rows += [(label, split)] * int(n)
         self.table = pd.DataFrame(rows, columns=["label", "split"])
         self.table.insert(0, "image_id", np.arange(len(rows), dtype=np.int64))
+
+    source = "parts"  # its name in the config and in a split's metadata
+
+    def class_parts(self) -> np.ndarray:
+        """(C, parts per class) part indices of each class."""
+        return class_parts(self.num_classes, self.seed)
+
+    def render(self, label: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[Placement]]:
+        """One image of class ``label``: pixels, part map, placements (:func:`place_parts`)."""
+        return render(self.parts[label], rng)
+
+    def shares_part(self) -> np.ndarray:
+        """(C, C) bool: whether two classes share a planted part (the diagonal is True)."""
+        return sharing(self.parts)
+
+    def shares_look(self) -> np.ndarray | None:
+        """(C, C) bool: whether two classes share their global appearance; None: no class has one."""
+        return None
 
     @cached_property
     def _rendered(self) -> tuple[np.ndarray, np.ndarray, list[list[Placement]]]:
@@ -206,7 +222,7 @@ class PartsSource:
         placements = []
         for image_id, label in zip(self.table["image_id"], self.table["label"]):
             rng = np.random.default_rng([self.seed, 2, int(image_id)])  # each image from its own stream
-            images[image_id], maps[image_id], placed = render(self.parts[label], rng)
+            images[image_id], maps[image_id], placed = self.render(int(label), rng)
             placements.append(placed)
         return images, maps, placements
 

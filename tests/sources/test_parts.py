@@ -6,6 +6,7 @@ import pytest
 from lpa.data import DataConfig, long_tailed_counts, open_source
 from lpa.io.artifacts import read_split
 from lpa.sources import parts
+from lpa.sources.planted import source_of_split
 
 
 def _source(seed=0, counts=(12, 6, 3, 2, 2, 1)):
@@ -77,7 +78,8 @@ def test_the_data_stage_makes_a_long_tailed_parts_split(tmp_path):
     out = ["--out-split", str(tmp_path / "split.parquet"), "--out-counts", str(tmp_path / "counts.csv")]
     data.main(["--source", "parts", "--num-classes", "6", "--n-max", "20", "--imbalance-factor", "10", *out])
     _, meta = read_split(tmp_path / "split.parquet")
-    assert parts.source_of_split(str(tmp_path / "split.parquet")).parts.tolist() == parts.class_parts(6, 0).tolist()
+    planted = source_of_split(str(tmp_path / "split.parquet"))
+    assert type(planted) is parts.PartsSource and planted.parts.tolist() == parts.class_parts(6, 0).tolist()
     assert meta["source"] == "parts"
 
 
