@@ -12,7 +12,13 @@ s(x) has several readings (:data:`READINGS`), each written as a column:
 - ``softmax``: the mean over positions of a softmax over the prototypes of the cosines at
   temperature :data:`SOFTMAX_TEMPERATURE` (soft assignment);
 - ``presence``: 1 where the prototype holds at least :data:`PRESENCE_SHARE` of the image's
-  positions (a set of parts; a(y) is then how often each part is present in the class).
+  positions (a set of parts; a(y) is then how often each part is present in the class);
+- ``cam``: the histogram with each position weighted by the classifier's evidence for the
+  image's own class above the image's mean, relu(w_y . z_p - mean_p w_y . z_p) (the shards'
+  class activation maps), so that the positions the classifier does not read, the background
+  and what every position shares, count little;
+- ``foreground``: the histogram without the prototypes nearest to more than ``background_share``
+  of the image's positions (its background, or a global look), renormalised.
 
 Also a balance summary that compares how evenly the pseudo-attributes and the class labels
 are spread, a diagnostic of the positive weights that LPA's SupCon term derives from a(y)
@@ -46,6 +52,7 @@ from lpa.targets.weights import DIAGNOSED, diagnostic_summary
 
 SOFTMAX_TEMPERATURE = 0.1
 PRESENCE_SHARE = 0.05  # of the image's positions: 4 of an 8x8 map, about one 8x8-pixel part of a 32x32 image
+BACKGROUND_SHARE = 0.25  # the foreground reading's default (attributes.background_share)
 
 log = logging.getLogger("lpa.attributes")
 
@@ -80,8 +87,10 @@ def assign(local: np.ndarray, centroids: np.ndarray, normalize: bool) -> np.ndar
     return assign_and_cosines(local, centroids, normalize)[0]
 
 
-def reading_scores(assignments: np.ndarray, cos: np.ndarray) -> dict[str, np.ndarray]:
-    """Every reading of s(x) (:data:`READINGS`): (n, P) nearest prototypes, (n, P, K) cosines -> (n, K) each."""
+def reading_scores(assignments: np.ndarray, cos: np.ndarray, cams: np.ndarray,
+                   background_share: float = BACKGROUND_SHARE) -> dict[str, np.ndarray]:  # fmt: skip
+    """Every reading of s(x) (:data:`READINGS`): (n, P) nearest prototypes, (n, P, K) cosines and
+    (n, P) class activation maps -> (n, K) each."""
     k = cos.shape[-1]
     histogram = image_scores(assignments, k)
     logits = cos / SOFTMAX_TEMPERATURE
@@ -91,14 +100,33 @@ def reading_scores(assignments: np.ndarray, cos: np.ndarray) -> dict[str, np.nda
         "maxcos": np.clip(cos.max(1), 0.0, None),
         "softmax": (soft / soft.sum(-1, keepdims=True)).mean(1).astype(np.float32),
         "presence": (histogram >= PRESENCE_SHARE).astype(np.float32),
+        "cam": image_scores(assignments, k, cam_weights(cams)),
+        "foreground": foreground(histogram, background_share),
     }
 
 
-def image_scores(assignments: np.ndarray, k: int) -> np.ndarray:
-    """(n, P) prototype indices -> (n, K) normalised histograms s(x)."""
+def image_scores(assignments: np.ndarray, k: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """(n, P) prototype indices -> (n, K) histograms s(x); each position counts 1/P, or its (n, P) weight."""
     n, p = assignments.shape
     offsets = (np.arange(n)[:, None] * k + assignments).ravel()
-    return np.bincount(offsets, minlength=n * k).reshape(n, k).astype(np.float32) / p
+    weights = np.full(n * p, 1.0 / p) if weights is None else np.asarray(weights, np.float64).ravel()
+    return np.bincount(offsets, weights=weights, minlength=n * k).reshape(n, k).astype(np.float32)
+
+
+def cam_weights(cams: np.ndarray) -> np.ndarray:
+    """(n, P) class activation maps -> (n, P) position weights summing to 1 per image: each position's
+    evidence above the image's mean, relu(cam_p - mean cam); equal weights where no position is above."""
+    excess = np.clip(cams - cams.mean(1, keepdims=True), 0.0, None)
+    total = excess.sum(1, keepdims=True)
+    return np.where(total > 0, excess / np.maximum(total, 1e-30), 1.0 / cams.shape[1])
+
+
+def foreground(histogram: np.ndarray, background_share: float) -> np.ndarray:
+    """(n, K) histograms without the prototypes holding more than ``background_share`` of an image's
+    positions, renormalised; all zeros for an image whose every prototype is set aside."""
+    kept = np.where(histogram > background_share, 0.0, histogram)
+    total = kept.sum(1, keepdims=True)
+    return np.where(total > 0, kept / np.maximum(total, 1e-30), 0.0).astype(np.float32)
 
 
 def class_vectors(scores_sum: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -143,27 +171,36 @@ class GroundTruth:
         self.cosines.append(cos.astype(np.float16))
 
     def metrics(self, source, vectors: dict[str, np.ndarray], height: int, width: int, similarities) -> dict:
-        """The recovery metrics against ``source``'s planted parts (:class:`lpa.sources.parts.PartsSource`)."""
-        from lpa.sources.parts import PARTS, positions_of, sharing
+        """The recovery metrics against a planted source's ground truth (:mod:`lpa.sources.planted`):
+        parts, and where its classes share a global look (``looks``), the look too."""
+        from lpa.sources.parts import PARTS, positions_of
 
         ids = np.concatenate(self.ids)
         masks = source.part_masks(ids)
         holds = source.holds(ids)
+        in_use = holds.any(0) & ~holds.all(0)  # a part no image holds (or every image) has no recovery
         positions = np.stack([positions_of(m, height, width) for m in masks]).reshape(-1)
         cos = np.concatenate(self.cosines).reshape(len(positions), -1).astype(np.float32)
-        at_positions = positions[:, None] == np.arange(len(PARTS))[None, :]
-        shares = sharing(source.parts)
-        return {
+        at_positions = positions[:, None] == np.flatnonzero(in_use)[None, :]
+        upper = np.triu_indices(source.num_classes, k=1)
+        metrics = {
             "chance": 0.5,
-            "parts": list(PARTS),
-            "part_images": {r: recovery.part_recovery(np.concatenate(v), holds) for r, v in self.scores.items()},
+            "parts": [p for p, used in zip(PARTS, in_use) if used],
+            "part_images": {r: recovery.part_recovery(np.concatenate(v), holds[:, in_use])
+                            for r, v in self.scores.items()},  # fmt: skip
             "part_positions": recovery.part_recovery(cos, at_positions),
-            "class_sharing": {
+        }
+        kinds = (("class_sharing", "classes_sharing_a_part", source.shares_part()),
+                 ("look_sharing", "classes_sharing_a_look", source.shares_look()))  # fmt: skip
+        for name, fraction, shares in kinds:
+            if shares is None:
+                continue
+            metrics[name] = {
                 r: {kind: recovery.sharing_recovery(class_similarity(a, kind), shares) for kind in similarities}
                 for r, a in vectors.items()
-            },
-            "classes_sharing_a_part": float(shares[np.triu_indices(len(shares), k=1)].mean()),
-        }
+            }
+            metrics[fraction] = float(shares[upper].mean())
+        return metrics
 
 
 def compute(
@@ -173,6 +210,7 @@ def compute(
     num_classes: int,
     out_scores: str,
     truth: GroundTruth | None = None,
+    background_share: float = BACKGROUND_SHARE,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Stream the shards, writing every reading of s(x) to ``out_scores`` (``scores``: the histogram).
 
@@ -186,12 +224,13 @@ def compute(
     counts = np.zeros(num_classes, np.int64)
     frequency = np.zeros(k, np.int64)
     with image_scores_writer(out_scores, k) as write:
-        for ids, labels, local in tqdm(iter_local_features(feature_paths), desc="attributes", mininterval=10):
+        for ids, labels, local, cams in tqdm(iter_local_features(feature_paths, cam=True), desc="attributes",
+                                             mininterval=10):  # fmt: skip
             bad = labels[(labels < 0) | (labels >= num_classes)]
             if len(bad):
                 raise ValueError(f"feature label {bad[0]} outside 0..{num_classes - 1} (class_counts.csv)")
             nearest, cos = assign_and_cosines(local, centroids, normalize)
-            scores = reading_scores(nearest, cos)
+            scores = reading_scores(nearest, cos, cams, background_share)
             frequency += np.bincount(nearest.ravel(), minlength=k)
             for reading, values in scores.items():
                 np.add.at(sums[reading], labels, values)
@@ -218,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out-classes", required=True)
     parser.add_argument("--out-balance", required=True)
     parser.add_argument("--batch-size", type=int, default=128, help="fine-tuning batch (the weight diagnostic)")
+    parser.add_argument("--background-share", type=float, default=BACKGROUND_SHARE,
+                        help="the foreground reading sets aside prototypes holding more of an image's positions")
     parser.add_argument("--split", help="split.parquet of the data stage: its source's ground truth, if any")
     parser.add_argument("--out-recovery", help="recovery.json: the recovery metrics (where the source has parts)")
     args = parser.parse_args(argv)
@@ -226,12 +267,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     normalize = bool(read_json(args.kmeans_stats)["config"]["normalize"])
     class_counts = read_class_counts(args.counts)
     num_classes = len(class_counts)
-    from lpa.sources.parts import source_of_split  # numpy and PIL only, like this stage
+    from lpa.sources.planted import source_of_split  # numpy and PIL only, like this stage
 
     source = source_of_split(args.split) if args.split else None
     truth = GroundTruth() if source is not None and args.out_recovery else None
+    if not 0 < args.background_share <= 1:
+        raise ValueError(f"--background-share must be in (0, 1], got {args.background_share}")
     vectors, unit_means, images, frequency = compute(args.features, centroids, normalize, num_classes,
-                                                     args.out_scores, truth)  # fmt: skip
+                                                     args.out_scores, truth, args.background_share)  # fmt: skip
     empty = np.flatnonzero(images == 0).tolist()
     if empty:
         log.warning("classes %s have no training images: their a(y) is all zeros", empty)
@@ -241,10 +284,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             metrics = {"ground_truth": False, "reason": "the source does not know which part lies where"}
         else:
             height, width, _ = feature_shape(pq.read_schema(args.features[0]), args.features[0])
-            metrics = {"ground_truth": True, **truth.metrics(source, vectors, height, width, RECOVERED)}
+            metrics = {"ground_truth": True, "K": len(centroids),
+                       **truth.metrics(source, vectors, height, width, RECOVERED)}  # fmt: skip
             log.info("part recovery (images): %s; positions %.3f", {r: round(m["mean"], 3) for r, m in
                      metrics["part_images"].items()}, metrics["part_positions"]["mean"])  # fmt: skip
             log.info("class-sharing recovery: %s", metrics["class_sharing"])
+            if "look_sharing" in metrics:
+                log.info("look-sharing recovery: %s", metrics["look_sharing"])
         write_json(args.out_recovery, metrics)
     unit_means, vectors = unit_means["histogram"], vectors["histogram"]
     summary = {

@@ -1,8 +1,12 @@
 """Stage 3, features: the dense local features Z of every training image, as sharded Parquet.
 
 One shard holds a contiguous slice of the training images (by image id). Each row is one
-image: ``image_id``, ``label`` and ``features``, a fixed-size list of H*W*D values in
-(H, W, D) order; the schema metadata ``lpa`` records ``height``, ``width``, ``dim``.
+image: ``image_id``, ``label``, ``features``, a fixed-size list of H*W*D values in
+(H, W, D) order, and ``cam``, the class activation map of the image's own class (H*W values,
+w_y . z_p: what each position adds to the class's logit); the schema metadata ``lpa`` records
+``height``, ``width``, ``dim`` and ``centred``. With ``--centre`` each image's local features are
+stored with their mean over the map removed: what every position of an image shares, its global
+look, is gone before K-means and the attributes stage see them.
 Beside each shard, its part of the local features K-means clusters (``--out-sample``, drawn
 as :mod:`lpa.clustering.sampling` says). Read them back with :mod:`lpa.io.artifacts`.
 """
@@ -58,6 +62,16 @@ def dense_rows(dense: torch.Tensor, dtype: np.dtype) -> np.ndarray:
     return dense.permute(0, 2, 3, 1).reshape(dense.shape[0], -1).float().cpu().numpy().astype(dtype)
 
 
+def class_activation_maps(dense: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
+    """(B, D, H, W) dense maps, (C, D) classifier weights, (B,) labels -> (B, H*W) float32 w_y . z_p."""
+    return torch.einsum("bdhw,bd->bhw", dense.float(), weight[labels].float()).flatten(1).cpu().numpy()
+
+
+def centred(dense: torch.Tensor) -> torch.Tensor:
+    """(B, D, H, W) with each image's mean local feature (its GAP) removed from every position."""
+    return dense - dense.mean(dim=(2, 3), keepdim=True)
+
+
 @torch.no_grad()
 def extract_shard(
     checkpoint: str | Path,
@@ -72,6 +86,7 @@ def extract_shard(
     out_sample: str | Path | None = None,
     sample_points: int = 1_000_000,
     sample_seed: int = 0,
+    centre: bool = False,
 ) -> int:
     """Write shard ``shard`` of the training images' dense features to ``out``; returns its row count.
 
@@ -80,7 +95,7 @@ def extract_shard(
     the chosen ones of this shard's images. ``num_workers`` DataLoader processes decode and
     transform the images, so that a GPU does not wait on PIL. A non-finite feature (a float16
     overflow, or a model that gives NaN) is an error naming the image; so is a file system
-    without room for the shard.
+    without room for the shard. ``centre`` removes each image's mean local feature first.
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
@@ -110,20 +125,24 @@ def extract_shard(
     check_free_space(out, values_bytes)
     written = 0
     with contextlib.ExitStack() as outputs:
-        write = outputs.enter_context(shard_writer(out, pa_type, height, width, dim, compression))
+        write = outputs.enter_context(shard_writer(out, pa_type, height, width, dim, compression,
+                                                   extra={"centred": centre}, cam=True))  # fmt: skip
         if out_sample:
             sample = {"max_points": sample_points, "seed": sample_seed, "feature_map": [height, width, dim],
                       "images": len(rows), "local_features": int(chosen.size)}  # fmt: skip
             write_sample = outputs.enter_context(sample_writer(out_sample, pa_type, dim, compression, sample))
+        weight = model.classifier.weight
         for images, labels in tqdm(loader, desc=f"features {shard}", mininterval=10):
-            flat = dense_rows(model(images.to(dev)).dense, np_dtype)
+            dense = model(images.to(dev)).dense
+            cams = class_activation_maps(dense, weight, labels.to(dev))
+            flat = dense_rows(centred(dense) if centre else dense, np_dtype)
             ids = dataset.image_ids[written : written + len(labels)]
             bad = ~np.isfinite(flat).all(axis=1)
             if bad.any():
                 hint = " (beyond float16's range: use features.dtype float32)" if dtype == "float16" else ""
                 raise ValueError(f"image {ids[bad][0]} of shard {shard} has non-finite features{hint}; "
                                  f"{int(bad.sum())} such images in its batch")  # fmt: skip
-            write(ids, labels.numpy(), flat)
+            write(ids, labels.numpy(), flat, cams)
             if out_sample:
                 local = flat.reshape(len(ids), height * width, dim)
                 write_sample(*chosen_rows(ids, labels.numpy(), local, chosen[written : written + len(ids)]))
@@ -168,13 +187,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="DataLoader processes decoding the images")  # fmt: skip
     parser.add_argument("--device", default=speed_default("device", "auto"))
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--centre", action="store_true", help="remove each image's mean local feature")
     args = parser.parse_args(argv)
     setup_logging()
     if args.threads:
         torch.set_num_threads(args.threads)
     extract_shard(args.checkpoint, args.split, args.out, args.shard, args.batch_size, args.dtype, args.device,
                   args.compression, args.num_workers, args.out_sample, args.sample_points,
-                  args.sample_seed)  # fmt: skip
+                  args.sample_seed, args.centre)  # fmt: skip
 
 
 if __name__ == "__main__":

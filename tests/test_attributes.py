@@ -75,3 +75,50 @@ def test_a_non_finite_feature_stops_the_stage_naming_shard_and_image(tmp_path):
                          "--kmeans-stats", str(tmp_path / "stats.json"), "--counts", str(tmp_path / "counts.csv"),
                          *[x for kv in out.items() for x in kv]])  # fmt: skip
     assert not any((tmp_path / f"{k}.out").exists() for k in ("scores", "classes", "balance"))
+
+
+def test_the_part_readings_ignore_a_known_background():
+    """Four positions: three on prototype 0 (the background, or a look every position carries), one
+    on the part's prototype 1 (image 0) or 2 (image 1); the classifier's evidence is at the part."""
+    nearest = np.array([[0, 0, 0, 1], [0, 2, 0, 0]])
+    cams = np.array([[1.0, 1.2, 0.9, 3.0], [2.0, 5.0, 2.0, 2.0]])
+    cos = np.zeros((2, 4, 3), np.float32)
+    scores = attributes.reading_scores(nearest, cos, cams, background_share=0.5)
+    np.testing.assert_allclose(scores["histogram"], [[0.75, 0.25, 0], [0.75, 0, 0.25]])
+    np.testing.assert_allclose(scores["foreground"], [[0, 1, 0], [0, 0, 1]])  # prototype 0 set aside
+    # cam: the evidence above the image's mean, relu(cam - mean), is all at the part
+    np.testing.assert_allclose(scores["cam"], [[0, 1, 0], [0, 0, 1]], atol=1e-6)
+    flat = attributes.reading_scores(nearest, cos, np.zeros((2, 4)), background_share=0.8)
+    np.testing.assert_allclose(flat["cam"], flat["histogram"])  # no evidence anywhere: every position alike
+    np.testing.assert_allclose(flat["foreground"], flat["histogram"])  # no prototype above 80%
+
+
+def test_a_part_shared_by_two_classes_shows_in_their_cam_attributes_not_in_the_histogram(tmp_path):
+    """Class 0 and class 1 share a look (prototype 0 everywhere but one position) and hold different
+    parts; class 2 has another look and class 0's part. Only the part readings find 0 ~ 2."""
+    centroids = np.eye(4, dtype=np.float32)
+    look_a, look_b = [1, 0, 0, 0], [0, 0, 0, 1]
+    part_x, part_y = [0, 1, 0, 0], [0, 0, 1, 0]
+    local = np.array([[look_a, look_a, look_a, part_x], [look_a, look_a, look_a, part_y],
+                      [look_b, look_b, look_b, part_x]], np.float32)  # fmt: skip
+    cams = np.array([[0, 0, 0, 2.0], [0, 0, 0, 2.0], [0, 0, 0, 2.0]])
+    write_shard(tmp_path / "a.parquet", [0, 1, 2], [0, 1, 2], local, cams)
+    vectors, *_ = attributes.compute([tmp_path / "a.parquet"], centroids, True, 3, str(tmp_path / "s.parquet"),
+                                     background_share=0.5)  # fmt: skip
+    from lpa.targets.similarity import class_similarity
+
+    histogram, cam, fore = (class_similarity(vectors[r], "cosine") for r in ("histogram", "cam", "foreground"))
+    assert histogram[0, 1] > histogram[0, 2]  # the look dominates the plain histogram
+    assert cam[0, 2] == pytest.approx(1.0) and cam[0, 1] == pytest.approx(0.0)
+    assert fore[0, 2] == pytest.approx(1.0) and fore[0, 1] == pytest.approx(0.0)
+
+
+def test_shards_without_class_activation_maps_are_named(tmp_path):
+    import pyarrow as pa
+
+    from lpa.io.artifacts import iter_local_features, shard_writer
+
+    with shard_writer(tmp_path / "old.parquet", pa.float32(), 1, 2, 3) as write:
+        write(np.array([0]), np.array([0]), np.ones((1, 6), np.float32))
+    with pytest.raises(ValueError, match="old.parquet has no 'cam' column"):
+        list(iter_local_features([tmp_path / "old.parquet"], cam=True))

@@ -113,3 +113,20 @@ def test_the_shards_samples_are_the_draw_over_every_training_image(tiny_model, t
     np.testing.assert_array_equal(points, expected)
     assert summary["images"] == len(ids) and summary["local_features"] == 16 * len(ids) and len(points) == 500
     assert read_sample_meta(samples[0])["feature_map"] == [4, 4, 8]
+
+
+def test_the_shards_hold_the_class_activation_maps_and_centre_on_request(tiny_model, tmp_path):
+    """cam is w_y . z_p: its mean over the map plus the bias is the image's logit for its own class;
+    --centre stores each image's local features less their mean, the maps unchanged."""
+    checkpoint, split = tiny_model
+    plain, centred = tmp_path / "plain.parquet", tmp_path / "centred.parquet"
+    extract_shard(checkpoint, split, plain, "1-of-1", batch_size=16, dtype="float32")
+    extract_shard(checkpoint, split, centred, "1-of-1", batch_size=16, dtype="float32", centre=True)
+    ids, labels, local, cams = (np.concatenate(x) for x in zip(*iter_local_features([plain], cam=True)))
+    _, _, residual, cams_c = (np.concatenate(x) for x in zip(*iter_local_features([centred], cam=True)))
+    model, _ = load_checkpoint(checkpoint)
+    weight, bias = model.classifier.weight.detach().numpy(), model.classifier.bias.detach().numpy()
+    logits = local.mean(1) @ weight.T + bias
+    np.testing.assert_allclose(cams.mean(1) + bias[labels], logits[np.arange(len(ids)), labels], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(residual, local - local.mean(1, keepdims=True), atol=1e-5)
+    np.testing.assert_allclose(cams_c, cams, atol=1e-6)

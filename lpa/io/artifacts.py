@@ -4,7 +4,8 @@
   image source, :mod:`lpa.sources.images`, and ``num_classes``), from the data stage;
 - the class counts (``class_counts.csv``: ``label``, ``train_count``, ``group`` in :data:`GROUPS`);
 - the dense-feature shards (Parquet: ``image_id``, ``label``, ``features`` as a flat H*W*D list,
-  its (H, W, D) in the schema metadata), from the features stage;
+  its (H, W, D) in the schema metadata, and ``cam``, the classifier's evidence for the image's
+  own class at each of the H*W positions), from the features stage;
 - the image scores s(x) and class attribute vectors a(y), one column per reading, from the
   attributes stage.
 
@@ -72,15 +73,17 @@ COMPRESSIONS = ("snappy", "zstd", "lz4", "none")
 # and decoding a list column takes several times its values (levels, buffers).
 ROW_GROUP_BYTES = 32 << 20
 SHARD_COLUMNS = ("image_id", "label", "features")
+# The class activation map: w_y . z_p at each position p of the image's map, w_y the classifier's
+# row of the image's own class (its logit is their mean plus the bias, the classifier reading GAP(Z)).
+CAM_COLUMN = "cam"
 
 
 def feature_schema(length: int, value_type: pa.DataType, height: int, width: int, dim: int,
-                   extra: Mapping | None = None) -> pa.Schema:  # fmt: skip
+                   extra: Mapping | None = None, cam: bool = False) -> pa.Schema:  # fmt: skip
     meta = {"height": height, "width": width, "dim": dim, **(extra or {})}
-    return pa.schema(
-        [("image_id", pa.int64()), ("label", pa.int64()), ("features", pa.list_(value_type, length))],
-        metadata={b"lpa": json.dumps(meta).encode()},
-    )
+    fields = [("image_id", pa.int64()), ("label", pa.int64()), ("features", pa.list_(value_type, length))]
+    fields += [(CAM_COLUMN, pa.list_(pa.float32(), height * width))] if cam else []
+    return pa.schema(fields, metadata={b"lpa": json.dumps(meta).encode()})
 
 
 def feature_shape(schema: pa.Schema, where: str = "features") -> tuple[int, int, int]:
@@ -120,9 +123,10 @@ def open_features(paths: Sequence[str | Path]) -> tuple[list[Path], tuple[int, i
 
 
 def iter_shard_batches(
-    paths: Sequence[str | Path], batch_rows: int = 128
+    paths: Sequence[str | Path], batch_rows: int = 128, cam: bool = False
 ) -> Iterator[tuple[Path, np.ndarray, np.ndarray, np.ndarray]]:
-    """Stream (shard, image_ids (n,), labels (n,), local features (n, H*W, D) as stored), batch by batch.
+    """Stream (shard, image_ids (n,), labels (n,), local features (n, H*W, D) as stored), batch by batch;
+    with ``cam``, each tuple ends with the class activation maps (n, H*W) float32 too.
 
     One shard at a time, one row group at a time: memory holds one decoded row group (at most
     :data:`ROW_GROUP_BYTES` of values, as :func:`shard_writer` writes them) and one batch,
@@ -131,13 +135,21 @@ def iter_shard_batches(
     value is an error naming the shard and the image.
     """
     paths, (height, width, dim) = open_features(paths)
+    columns = list(SHARD_COLUMNS) + ([CAM_COLUMN] if cam else [])
     for path in paths:
+        if cam and CAM_COLUMN not in read_shard_schema(path).names:
+            raise ValueError(f"{path} has no '{CAM_COLUMN}' column (the class activation maps): written by an "
+                             "older features stage; rerun it")  # fmt: skip
         try:
             shard = pq.ParquetFile(path)
             for group in range(shard.metadata.num_row_groups):
-                table = shard.read_row_group(group, columns=list(SHARD_COLUMNS))
+                table = shard.read_row_group(group, columns=columns)
                 for batch in table.to_batches(max_chunksize=batch_rows):
-                    yield path, *_checked_batch(path, batch, height * width, dim)
+                    checked = _checked_batch(path, batch, height * width, dim)
+                    if cam:
+                        maps = batch.column(CAM_COLUMN).flatten().to_numpy(zero_copy_only=False)
+                        checked += (maps.reshape(batch.num_rows, height * width),)
+                    yield path, *checked
         except (pa.ArrowException, OSError) as err:
             raise ValueError(f"{path}: cannot read the feature shard ({err})") from None
 
@@ -153,34 +165,41 @@ def _checked_batch(path: Path, batch: pa.RecordBatch, positions: int, dim: int) 
 
 
 def iter_local_features(
-    paths: Sequence[str | Path], batch_rows: int = 128
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Stream (image_ids (n,), labels (n,), local features (n, H*W, D) float32), batch by batch."""
-    for _, ids, labels, local in iter_shard_batches(paths, batch_rows):
-        yield ids, labels, local.astype(np.float32)
+    paths: Sequence[str | Path], batch_rows: int = 128, cam: bool = False
+) -> Iterator[tuple[np.ndarray, ...]]:
+    """Stream (image_ids (n,), labels (n,), local features (n, H*W, D) float32), batch by batch; with
+    ``cam``, also the class activation maps (n, H*W)."""
+    for _, ids, labels, local, *maps in iter_shard_batches(paths, batch_rows, cam):
+        yield ids, labels, local.astype(np.float32), *maps
 
 
 @contextlib.contextmanager
 def shard_writer(
     path: str | Path, value_type: pa.DataType, height: int, width: int, dim: int, compression: str = "snappy",
-    extra: Mapping | None = None,
-) -> Iterator[Callable[[np.ndarray, np.ndarray, np.ndarray], None]]:
-    """Write a feature shard atomically: yields ``write(image_ids (n,), labels (n,), values (n, H*W*D))``.
+    extra: Mapping | None = None, cam: bool = False,
+) -> Iterator[Callable[..., None]]:
+    """Write a feature shard atomically: yields ``write(image_ids (n,), labels (n,), values (n, H*W*D))``,
+    with ``cam`` ``write(ids, labels, values, cams (n, H*W))``.
 
     Each call writes row groups of at most :data:`ROW_GROUP_BYTES` of values; the features are
     plain-encoded with ``compression`` (:data:`COMPRESSIONS`), the ids and labels dictionary-encoded.
     """
     if compression not in COMPRESSIONS:
         raise ValueError(f"compression must be one of {list(COMPRESSIONS)}, got {compression!r}")
-    schema = feature_schema(height * width * dim, value_type, height, width, dim, extra)
+    schema = feature_schema(height * width * dim, value_type, height, width, dim, extra, cam)
     options = dict(compression=compression, use_dictionary=["image_id", "label"],
                    write_statistics=["image_id", "label"])  # fmt: skip
 
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, **options) as writer:
 
-        def write(ids: np.ndarray, labels: np.ndarray, values: np.ndarray) -> None:
+        def write(ids: np.ndarray, labels: np.ndarray, values: np.ndarray, *cams: np.ndarray) -> None:
+            if len(cams) != int(cam):
+                raise ValueError(f"{path}: the shard {'holds' if cam else 'has no'} class activation maps")
             flat = pa.FixedSizeListArray.from_arrays(pa.array(values.ravel(), type=value_type), values.shape[1])
-            table = pa.Table.from_arrays([pa.array(ids), pa.array(labels), flat], schema=schema)
+            columns = [pa.array(ids), pa.array(labels), flat]
+            columns += [pa.FixedSizeListArray.from_arrays(pa.array(cams[0].ravel(), pa.float32()), height * width)
+                        for _ in cams]  # fmt: skip
+            table = pa.Table.from_arrays(columns, schema=schema)
             writer.write_table(table, row_group_size=max(1, ROW_GROUP_BYTES // max(1, values[:1].nbytes)))
 
         yield write

@@ -8,8 +8,12 @@ stage runs without torch or scikit-learn).
 - **Part recovery, positions**: the same at the dense map's positions, a position holding a
   part when the part covers more than half of its cell, scored by the cosine of its local
   feature to the prototype.
-- **Class-sharing recovery**: the AUC of sim(a(y_i), a(y_j)) over class pairs i < j at
+- **Class-sharing recovery (part)**: the AUC of sim(a(y_i), a(y_j)) over class pairs i < j at
   telling the pairs that share a part from the pairs that share none.
+- **Class-sharing recovery (look)**, for a source whose classes share a global appearance
+  within groups (``looks``): the same AUC at telling the pairs that share the look from the
+  rest. There the two kinds of pairs are disjoint: a reading that finds the parts scores high
+  on the first and near chance on the second; one that finds the look, the reverse.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ class attributes file and the workflow's wildcards and config checks all read th
 from __future__ import annotations
 
 # How s(x) reads an image's local features (lpa.attributes); each is a column of class_attributes.parquet.
-READINGS = ("histogram", "maxcos", "softmax", "presence")
+READINGS = ("histogram", "maxcos", "softmax", "presence", "cam", "foreground")
 
 # The targets: the similarities of lpa.targets.similarity.class_similarity, multilabel and image_cosine.
 SIMILARITY_PATTERN = (

@@ -51,14 +51,16 @@ def write_shards(folder: Path, images: int, height: int, width: int, dim: int, s
         meta = {"max_points": max_points, "seed": 0, "feature_map": [height, width, dim], "images": len(rows),
                 "local_features": len(rows) * height * width}  # fmt: skip
         with contextlib.ExitStack() as outputs:
-            write = outputs.enter_context(shard_writer(path, pa.float16(), height, width, dim, compression))
+            write = outputs.enter_context(shard_writer(path, pa.float16(), height, width, dim, compression,
+                                                       cam=True))  # fmt: skip
             if chosen is not None:
                 write_sample = outputs.enter_context(sample_writer(sample, pa.float16(), dim, compression, meta))
                 samples.append(sample)
             for batch in np.array_split(rows, max(1, len(rows) // 64)):
                 noise = rng.random((len(batch), height * width, dim), dtype=np.float32)
                 local = np.maximum(centres[labels[batch]][:, None, :] + noise - 0.8, 0).astype(np.float16)
-                write(batch, labels[batch], local.reshape(len(batch), -1))
+                cams = local.astype(np.float32).sum(-1)  # a stand-in for w_y . z_p: the features' total
+                write(batch, labels[batch], local.reshape(len(batch), -1), cams)
                 if chosen is not None:
                     write_sample(*chosen_rows(batch, labels[batch], local, chosen[batch]))
         paths.append(path)

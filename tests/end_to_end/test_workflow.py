@@ -11,6 +11,8 @@ import pytest
 import yaml
 from snakemake_cli import ENV, REPO, SNAKEMAKE, planned_jobs, planned_rules, snakemake
 
+from lpa.targets.kinds import READINGS
+
 
 def test_workflow_produces_the_tables(finished_run):
     tables = finished_run / "results" / "digits_lt" / "tables"
@@ -23,8 +25,8 @@ def test_workflow_produces_the_tables(finished_run):
         f"K{k}_{name}_e1_lr0.01"
         for k in (4, 6)
         for name in ("projection_cosine_alpha0.5_t0.1", "none_alpha0.0", "projection_label_alpha0.5_t0.1",
-                     "projection_presence-cosine_alpha0.5_t0.1", "pooled_cosine_alpha0.5_t0.1",
-                     "pooled_label_alpha0.5_t0.1", "pooled_presence-cosine_alpha0.5_t0.1")  # fmt: skip
+                     "projection_cam-cosine_alpha0.5_t0.1", "pooled_cosine_alpha0.5_t0.1",
+                     "pooled_label_alpha0.5_t0.1", "pooled_cam-cosine_alpha0.5_t0.1")  # fmt: skip
     ]
     assert pd.read_csv(tables / "lpa_ablation.csv")["method"].tolist() == ["PaCo"] + [f"LPA_{r}" for r in runs]
     paired = pd.read_csv(tables / "lpa_ablation_paired.csv")
@@ -56,17 +58,17 @@ def test_workflow_produces_the_tables(finished_run):
 def test_the_parts_dataset_measures_recovery_and_validates(finished_run):
     results = finished_run / "results" / "parts_lt"
     recovery = pd.read_csv(results / "tables" / "recovery.csv")
-    assert set(recovery["metric"]) == {"part (images)", "part (positions)", "class sharing"}
-    assert set(recovery.loc[recovery["metric"] == "part (images)", "reading"]) == {
-        "histogram", "maxcos", "softmax", "presence"}  # fmt: skip
-    assert recovery["mean"].between(0, 1).all() and (recovery["runs"] == 2).all()  # seed 0, K 4 and 6
+    assert set(recovery["metric"]) == {"part (images)", "part (positions)", "class sharing (part)"}
+    assert set(recovery.loc[recovery["metric"] == "part (images)", "reading"]) == set(READINGS)
+    assert set(recovery["K"]) == {4, 6} and (recovery["runs"] == 1).all()  # seed 0, each K apart
+    assert recovery["mean"].between(0, 1).all()
     raw = json.loads((results / "seed0" / "attributes" / "K4" / "recovery.json").read_text())
     assert raw["ground_truth"] and len(raw["part_images"]["histogram"]["per_part"]) == 16
     digits = json.loads((finished_run / "results" / "digits_lt" / "seed0" / "attributes" / "K4" / "recovery.json")
                         .read_text())  # fmt: skip
     assert digits == {"ground_truth": False, "reason": "the source does not know which part lies where"}
     val = pd.read_csv(results / "tables" / "lpa_ablation_val.csv")
-    assert "LPA_K4_pooled_presence-cosine_alpha0.5_t0.1_e1_lr0.01" in set(val["method"])
+    assert "LPA_K4_pooled_cam-cosine_alpha0.5_t0.1_e1_lr0.01" in set(val["method"])
     val_summary = json.loads((results / "seed0" / "evaluate_val" / "paco" / "summary.json").read_text())
     test_summary = json.loads((results / "seed0" / "evaluate" / "paco" / "summary.json").read_text())
     assert val_summary["split"] == "val" and test_summary["split"] == "test"
@@ -74,9 +76,9 @@ def test_the_parts_dataset_measures_recovery_and_validates(finished_run):
     metrics = results / "seed0" / "baseline" / "paco" / "metrics.jsonl"
     epochs = [json.loads(x) for x in metrics.read_text().splitlines()]
     assert all("train_balanced_top1" in e and "stalled" in e for e in epochs)
-    finetuned = json.loads((results / "seed0" / "finetune" / "K4_pooled_presence-cosine_alpha0.5_t0.1_e1_lr0.01"
+    finetuned = json.loads((results / "seed0" / "finetune" / "K4_pooled_cam-cosine_alpha0.5_t0.1_e1_lr0.01"
                             / "config.json").read_text())  # fmt: skip
-    assert (finetuned["reading"], finetuned["similarity"], finetuned["site"]) == ("presence", "cosine", "pooled")
+    assert (finetuned["reading"], finetuned["similarity"], finetuned["site"]) == ("cam", "cosine", "pooled")
 
 
 def test_the_selection_picks_each_family_on_val(finished_run):

@@ -27,10 +27,11 @@ rule attributes:
         runtime=attributes_runtime,
     params:
         batch_size=config["finetune"]["batch_size"],
+        background_share=config["attributes"]["background_share"],
     shell:
         "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
         " python -m lpa.attributes --features {input.features} --centroids {input.centroids}"
         " --kmeans-stats {input.stats} --counts {input.counts} --out-scores {output.scores}"
         " --out-classes {output.classes} --out-balance {output.balance}"
         " --split {input.split} --out-recovery {output.recovery}"
-        " --batch-size {params.batch_size} > {log} 2>&1"
+        " --batch-size {params.batch_size} --background-share {params.background_share} > {log} 2>&1"
