@@ -68,9 +68,9 @@ def photo_like(n: int, size: int = 32, channels: int = 3, seed: int = 0) -> np.n
     return images[..., :1] if channels == 1 else images
 
 
-def write_shard(path, ids, labels, local, cams=None):
-    """A float32 feature shard in the features stage's format: local (n, P, D) as a 1 x P map of D-vectors,
-    with its class activation maps (n, P) (zeros unless given: every position counts alike)."""
+def write_shard(path, ids, labels, local, cams=None, height=1):
+    """A float32 feature shard in the features stage's format: local (n, P, D) as a ``height`` x P/height
+    map of D-vectors, with its class activation maps (n, P) (zeros unless given: every position counts alike)."""
     import pyarrow as pa
 
     from lpa.io.artifacts import shard_writer
@@ -78,7 +78,7 @@ def write_shard(path, ids, labels, local, cams=None):
     local = np.asarray(local, np.float32)
     n, p, d = local.shape
     cams = np.zeros((n, p), np.float32) if cams is None else np.asarray(cams, np.float32)
-    with shard_writer(path, pa.float32(), 1, p, d, cam=True) as write:
+    with shard_writer(path, pa.float32(), height, p // height, d, cam=True) as write:
         write(np.asarray(ids, np.int64), np.asarray(labels, np.int64), local.reshape(n, p * d), cams)
 
 

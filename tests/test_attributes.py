@@ -7,7 +7,8 @@ import pytest
 from fakedata import write_shard
 
 from lpa import attributes
-from lpa.attributes import assign, balance, class_vectors, gini, image_scores
+from lpa.attributes import balance, class_vectors, gini
+from lpa.targets.readings import image_scores
 
 
 def test_image_scores_and_class_vectors_on_a_hand_made_example():
@@ -17,13 +18,6 @@ def test_image_scores_and_class_vectors_on_a_hand_made_example():
     np.testing.assert_allclose(scores, [[0.5, 0.25, 0.25], [0, 1, 0], [0.25, 0, 0.75]])
     sums = np.array([scores[0] + scores[1], scores[2]])
     np.testing.assert_allclose(class_vectors(sums, np.array([2, 1])), [[0.25, 0.625, 0.125], [0.25, 0, 0.75]])
-
-
-def test_assign_uses_cosine_or_l2():
-    centroids = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
-    local = np.array([[[10.0, 1.0], [0.1, 0.2]]], np.float32)
-    assert assign(local, centroids, normalize=True).tolist() == [[0, 1]]
-    assert assign(local, np.array([[10.0, 0.0], [0.0, 0.0]], np.float32), normalize=False).tolist() == [[0, 1]]
 
 
 def test_gini_and_balance():
@@ -75,22 +69,6 @@ def test_a_non_finite_feature_stops_the_stage_naming_shard_and_image(tmp_path):
                          "--kmeans-stats", str(tmp_path / "stats.json"), "--counts", str(tmp_path / "counts.csv"),
                          *[x for kv in out.items() for x in kv]])  # fmt: skip
     assert not any((tmp_path / f"{k}.out").exists() for k in ("scores", "classes", "balance"))
-
-
-def test_the_part_readings_ignore_a_known_background():
-    """Four positions: three on prototype 0 (the background, or a look every position carries), one
-    on the part's prototype 1 (image 0) or 2 (image 1); the classifier's evidence is at the part."""
-    nearest = np.array([[0, 0, 0, 1], [0, 2, 0, 0]])
-    cams = np.array([[1.0, 1.2, 0.9, 3.0], [2.0, 5.0, 2.0, 2.0]])
-    cos = np.zeros((2, 4, 3), np.float32)
-    scores = attributes.reading_scores(nearest, cos, cams, background_share=0.5)
-    np.testing.assert_allclose(scores["histogram"], [[0.75, 0.25, 0], [0.75, 0, 0.25]])
-    np.testing.assert_allclose(scores["foreground"], [[0, 1, 0], [0, 0, 1]])  # prototype 0 set aside
-    # cam: the evidence above the image's mean, relu(cam - mean), is all at the part
-    np.testing.assert_allclose(scores["cam"], [[0, 1, 0], [0, 0, 1]], atol=1e-6)
-    flat = attributes.reading_scores(nearest, cos, np.zeros((2, 4)), background_share=0.8)
-    np.testing.assert_allclose(flat["cam"], flat["histogram"])  # no evidence anywhere: every position alike
-    np.testing.assert_allclose(flat["foreground"], flat["histogram"])  # no prototype above 80%
 
 
 def test_a_part_shared_by_two_classes_shows_in_their_cam_attributes_not_in_the_histogram(tmp_path):
