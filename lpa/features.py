@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from lpa.augment.recipes import eval_transform
-from lpa.clustering.sampling import chosen_rows, sample_mask, top_evidence
+from lpa.clustering.sampling import chosen_rows, sample_mask
 from lpa.io.artifacts import COMPRESSIONS, read_split, sample_writer, shard_writer
 from lpa.io.cli import run_main, setup_logging, speed_default
 from lpa.models.checkpoints import load_checkpoint
@@ -87,7 +87,6 @@ def extract_shard(
     sample_points: int = 1_000_000,
     sample_seed: int = 0,
     centre: bool = False,
-    evidence_share: float = 1.0,
 ) -> int:
     """Write shard ``shard`` of the training images' dense features to ``out``; returns its row count.
 
@@ -96,10 +95,7 @@ def extract_shard(
     the chosen ones of this shard's images. ``num_workers`` DataLoader processes decode and
     transform the images, so that a GPU does not wait on PIL. A non-finite feature (a float16
     overflow, or a model that gives NaN) is an error naming the image; so is a file system
-    without room for the shard. ``centre`` removes each image's mean local feature first;
-    ``evidence_share`` < 1 lets the sample take only each image's positions of most class evidence
-    (:func:`lpa.clustering.sampling.top_evidence`), so K-means spends its prototypes where the
-    classifier looks.
+    without room for the shard. ``centre`` removes each image's mean local feature first.
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
@@ -133,7 +129,6 @@ def extract_shard(
                                                    extra={"centred": centre}, cam=True))  # fmt: skip
         if out_sample:
             sample = {"max_points": sample_points, "seed": sample_seed, "feature_map": [height, width, dim],
-                      "evidence_share": evidence_share,
                       "images": len(rows), "local_features": int(chosen.size)}  # fmt: skip
             write_sample = outputs.enter_context(sample_writer(out_sample, pa_type, dim, compression, sample))
         weight = model.classifier.weight
@@ -150,10 +145,7 @@ def extract_shard(
             write(ids, labels.numpy(), flat, cams)
             if out_sample:
                 local = flat.reshape(len(ids), height * width, dim)
-                mask = chosen[written : written + len(ids)]
-                if evidence_share < 1:
-                    mask = mask & top_evidence(cams, evidence_share)
-                write_sample(*chosen_rows(ids, labels.numpy(), local, mask))
+                write_sample(*chosen_rows(ids, labels.numpy(), local, chosen[written : written + len(ids)]))
             written += len(labels)
     log.info("shard %s: %d images -> %s", shard, written, out)
     return written
@@ -196,15 +188,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--device", default=speed_default("device", "auto"))
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--centre", action="store_true", help="remove each image's mean local feature")
-    parser.add_argument("--evidence-share", type=float, default=1.0,
-                        help="the sample takes only this share of each image's positions, most class evidence first")
     args = parser.parse_args(argv)
     setup_logging()
     if args.threads:
         torch.set_num_threads(args.threads)
     extract_shard(args.checkpoint, args.split, args.out, args.shard, args.batch_size, args.dtype, args.device,
                   args.compression, args.num_workers, args.out_sample, args.sample_points,
-                  args.sample_seed, args.centre, args.evidence_share)  # fmt: skip
+                  args.sample_seed, args.centre)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -54,19 +54,3 @@ def chosen_rows(ids: np.ndarray, labels: np.ndarray, local: np.ndarray, mask: np
     entries of ``local`` (n, P, D), image by image and position by position."""
     per_image = mask.sum(axis=1)
     return np.repeat(ids, per_image), np.repeat(labels, per_image), local[mask]
-
-
-def top_evidence(cams: np.ndarray, share: float) -> np.ndarray:
-    """(n, P) bool: each image's ``share`` of its positions (at least one) with the most class evidence.
-
-    ``cams`` (n, P) are the images' class activation maps (the shards' ``cam``); ties go to the
-    earlier position. ``share`` 1 keeps every position.
-    """
-    if not 0 < share <= 1:
-        raise ValueError(f"the evidence share must be in (0, 1], got {share}")
-    n, p = cams.shape
-    keep = max(1, int(round(share * p)))
-    order = np.argsort(-cams, axis=1, kind="stable")[:, :keep]
-    mask = np.zeros((n, p), bool)
-    np.put_along_axis(mask, order, True, axis=1)
-    return mask

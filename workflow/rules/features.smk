@@ -31,10 +31,9 @@ rule features:
         compression=config["features"]["compression"],
         sample_points=config["kmeans"]["max_points"],
         centre="--centre" if config["features"]["centre"] else "",
-        evidence_share=config["kmeans"]["evidence_share"],
     shell:
         "python -m lpa.features --checkpoint {input.model} --split {input.split} --shard {wildcards.scatteritem}"
         " --dtype {params.dtype} --compression {params.compression} --threads {threads} --out {output.shard}"
         " --out-sample {output.sample} --sample-points {params.sample_points} --sample-seed {wildcards.seed}"
-        " --evidence-share {params.evidence_share} {params.centre}"
+        " {params.centre}"
         " > {log} 2>&1"
