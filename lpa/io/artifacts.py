@@ -197,8 +197,9 @@ def shard_writer(
                 raise ValueError(f"{path}: the shard {'holds' if cam else 'has no'} class activation maps")
             flat = pa.FixedSizeListArray.from_arrays(pa.array(values.ravel(), type=value_type), values.shape[1])
             columns = [pa.array(ids), pa.array(labels), flat]
-            columns += [pa.FixedSizeListArray.from_arrays(pa.array(cams[0].ravel(), pa.float32()), height * width)
-                        for _ in cams]  # fmt: skip
+            if cam:
+                maps = pa.array(cams[0].ravel(), pa.float32())
+                columns.append(pa.FixedSizeListArray.from_arrays(maps, height * width))
             table = pa.Table.from_arrays(columns, schema=schema)
             writer.write_table(table, row_group_size=max(1, ROW_GROUP_BYTES // max(1, values[:1].nbytes)))
 

@@ -89,7 +89,7 @@ def look_classes(num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     def second(g: int) -> int:  # and its second: the next shape in its second colour
         return 2 * ((g + 1) % groups) + 1
 
-    group = [g for g in range(groups)]
+    group = list(range(groups))
     parts = [(first(g), second(g)) for g in range(groups)]
     for a, b in tail_offsets(groups, GROUP_SIZE - 1):
         group += list(range(groups))

@@ -81,6 +81,17 @@ def test_the_parts_dataset_measures_recovery_and_validates(finished_run):
     assert (finetuned["reading"], finetuned["similarity"], finetuned["site"]) == ("cam", "cosine", "pooled")
 
 
+def test_the_looks_dataset_measures_look_sharing_beside_part_sharing(finished_run):
+    results = finished_run / "results" / "looks_lt"
+    recovery = pd.read_csv(results / "tables" / "recovery.csv")
+    assert {"class sharing (part)", "class sharing (look)"} <= set(recovery["metric"])
+    raw = json.loads((results / "seed0" / "attributes" / "K4" / "recovery.json").read_text())
+    # 25 classes in 5 looks: 50 of the 300 pairs share a look, 100 a part (10 parts, 5 classes each)
+    assert raw["classes_sharing_a_look"] == pytest.approx(50 / 300)
+    assert raw["classes_sharing_a_part"] == pytest.approx(100 / 300)
+    assert (results / "tables" / "selected.csv").exists()
+
+
 def test_the_selection_picks_each_family_on_val(finished_run):
     tables = finished_run / "results" / "parts_lt" / "tables"
     picks = pd.read_csv(tables / "selected.csv")
