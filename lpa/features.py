@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from lpa.augment.recipes import eval_transform
-from lpa.clustering.sampling import chosen_rows, sample_mask
+from lpa.clustering.sampling import chosen_rows, evidence_slots, sample_mask, top_evidence
 from lpa.io.artifacts import COMPRESSIONS, read_split, sample_writer, shard_writer
 from lpa.io.cli import run_main, setup_logging, speed_default
 from lpa.models.checkpoints import load_checkpoint
@@ -87,6 +87,7 @@ def extract_shard(
     sample_points: int = 1_000_000,
     sample_seed: int = 0,
     centre: bool = False,
+    evidence_share: float = 1.0,
 ) -> int:
     """Write shard ``shard`` of the training images' dense features to ``out``; returns its row count.
 
@@ -96,6 +97,8 @@ def extract_shard(
     transform the images, so that a GPU does not wait on PIL. A non-finite feature (a float16
     overflow, or a model that gives NaN) is an error naming the image; so is a file system
     without room for the shard. ``centre`` removes each image's mean local feature first.
+    ``evidence_share`` below 1 draws the sample from each image's positions of highest class
+    evidence only, the top share of them (:func:`lpa.clustering.sampling.top_evidence`).
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
@@ -119,17 +122,19 @@ def extract_shard(
     _, dim, height, width = model(probe[None].to(dev)).dense.shape
     values_bytes = len(rows) * height * width * dim * np.dtype(np_dtype).itemsize
     if out_sample:
-        chosen = shard_sample(train["image_id"].to_numpy(), train["label"].to_numpy(), rows, height * width,
+        slots = evidence_slots(height * width, evidence_share)
+        chosen = shard_sample(train["image_id"].to_numpy(), train["label"].to_numpy(), rows, slots,
                               sample_points, sample_seed)  # fmt: skip
-        values_bytes += int(values_bytes * chosen.mean()) if chosen.size else 0
+        values_bytes += int(chosen.sum()) * dim * np.dtype(np_dtype).itemsize
     check_free_space(out, values_bytes)
     written = 0
     with contextlib.ExitStack() as outputs:
         write = outputs.enter_context(shard_writer(out, pa_type, height, width, dim, compression,
                                                    extra={"centred": centre}, cam=True))  # fmt: skip
         if out_sample:
-            sample = {"max_points": sample_points, "seed": sample_seed, "feature_map": [height, width, dim],
-                      "images": len(rows), "local_features": int(chosen.size)}  # fmt: skip
+            sample = {"max_points": sample_points, "seed": sample_seed, "evidence_share": evidence_share,
+                      "feature_map": [height, width, dim], "images": len(rows),
+                      "local_features": int(chosen.size)}  # fmt: skip
             write_sample = outputs.enter_context(sample_writer(out_sample, pa_type, dim, compression, sample))
         weight = model.classifier.weight
         for images, labels in tqdm(loader, desc=f"features {shard}", mininterval=10):
@@ -145,6 +150,8 @@ def extract_shard(
             write(ids, labels.numpy(), flat, cams)
             if out_sample:
                 local = flat.reshape(len(ids), height * width, dim)
+                if slots < height * width:
+                    local = np.take_along_axis(local, top_evidence(cams, slots)[..., None], axis=1)
                 write_sample(*chosen_rows(ids, labels.numpy(), local, chosen[written : written + len(ids)]))
             written += len(labels)
     log.info("shard %s: %d images -> %s", shard, written, out)
@@ -188,13 +195,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--device", default=speed_default("device", "auto"))
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--centre", action="store_true", help="remove each image's mean local feature")
+    parser.add_argument("--evidence-share", type=float, default=1.0,
+                        help="sample only each image's top share of positions by class evidence (kmeans.evidence_share)")
     args = parser.parse_args(argv)
     setup_logging()
     if args.threads:
         torch.set_num_threads(args.threads)
     extract_shard(args.checkpoint, args.split, args.out, args.shard, args.batch_size, args.dtype, args.device,
                   args.compression, args.num_workers, args.out_sample, args.sample_points,
-                  args.sample_seed, args.centre)  # fmt: skip
+                  args.sample_seed, args.centre, args.evidence_share)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ class KMeansConfig:
     seed: int = 0
     normalize: bool = True  # cluster L2-normalised local features (spherical K-means)
     max_points: int = 1_000_000  # point budget; above it, a class-balanced subsample
+    evidence_share: float = 1.0  # the sample's positions: each image's top share by class evidence
     backend: str = "auto"  # auto | faiss (GPU when faiss has one) | torch (CUDA when visible)
     max_cluster_fraction: float = 0.5  # fail if one cluster holds more of the points than this
     max_empty_fraction: float = 0.1  # fail if more of the K clusters than this are empty
@@ -58,13 +59,15 @@ SAMPLE_BATCH_ROWS = 128 * 49
 
 def load_points(paths: Sequence[str | Path], cfg: KMeansConfig) -> tuple[np.ndarray, dict]:
     """The (n, D) float32 points to cluster, read from the features stage's samples, and a summary of
-    how they were chosen. A sample drawn for another ``max_points`` or seed is an error naming it."""
+    how they were chosen. A sample drawn for another ``max_points``, seed or ``evidence_share`` is
+    an error naming it."""
     paths, (_, _, dim) = open_features(paths)
     metas = [read_sample_meta(p) for p in paths]
     for path, meta in zip(paths, metas):
-        if (meta["max_points"], meta["seed"]) != (cfg.max_points, cfg.seed):
-            raise ValueError(f"{path} was drawn for max_points {meta['max_points']} and seed {meta['seed']}, K-means "
-                             f"is set to {cfg.max_points} and {cfg.seed}: rerun the features stage")  # fmt: skip
+        drawn = (meta["max_points"], meta["seed"], meta.get("evidence_share", 1.0))
+        if drawn != (cfg.max_points, cfg.seed, cfg.evidence_share):
+            raise ValueError(f"{path} was drawn for max_points, seed, evidence_share {drawn}, K-means is set to "
+                             f"{(cfg.max_points, cfg.seed, cfg.evidence_share)}: rerun the features stage")  # fmt: skip
     maps = {tuple(m["feature_map"]) for m in metas}
     if len(maps) != 1:
         raise ValueError(f"K-means samples disagree on the feature map: {sorted(maps)}")
@@ -86,6 +89,7 @@ def load_points(paths: Sequence[str | Path], cfg: KMeansConfig) -> tuple[np.ndar
         "points_per_class_min": int(per_class.min()) if len(per_class) else 0,
         "points_per_class_max": int(per_class.max()) if len(per_class) else 0,
         "feature_map": list(maps.pop()),
+        "evidence_share": cfg.evidence_share,
         # the samples alone are decoded: their rate against the disk's
         "read_bytes": int(sum(p.stat().st_size for p in paths)),
         "read_seconds": time.perf_counter() - tic,

@@ -115,6 +115,26 @@ def test_the_shards_samples_are_the_draw_over_every_training_image(tiny_model, t
     assert read_sample_meta(samples[0])["feature_map"] == [4, 4, 8]
 
 
+def test_an_evidence_share_draws_the_sample_from_each_images_top_evidence_positions(tiny_model, tmp_path):
+    """With evidence_share 0.25 the sample is the draw over each image's 4 (of 16) positions of
+    highest class evidence, in the order of that evidence, and records the share it was drawn for."""
+    from lpa.clustering.sampling import sample_mask
+    from lpa.io.artifacts import read_sample_meta
+    from lpa.kmeans import KMeansConfig, load_points
+
+    checkpoint, split = tiny_model
+    shard, sample = tmp_path / "shard.parquet", tmp_path / "sample.parquet"
+    extract_shard(checkpoint, split, shard, "1-of-1", batch_size=16, dtype="float32", out_sample=sample,
+                  sample_points=100, sample_seed=2, evidence_share=0.25)  # fmt: skip
+    ids, labels, local, cams = (np.concatenate(x) for x in zip(*iter_local_features([shard], cam=True)))
+    top = np.argsort(-cams, axis=1, kind="stable")[:, :4]
+    expected = np.take_along_axis(local, top[..., None], axis=1)[sample_mask(labels, 4, 100, 2)]
+    points, summary = load_points([sample], KMeansConfig(k=2, max_points=100, seed=2, evidence_share=0.25))
+    np.testing.assert_array_equal(points, expected)
+    assert summary["local_features"] == 4 * len(ids) and summary["evidence_share"] == 0.25
+    assert read_sample_meta(sample)["evidence_share"] == 0.25
+
+
 def test_the_shards_hold_the_class_activation_maps_and_centre_on_request(tiny_model, tmp_path):
     """cam is w_y . z_p: its mean over the map plus the bias is the image's logit for its own class;
     --centre stores each image's local features less their mean, the maps unchanged."""

@@ -2,7 +2,10 @@
 
 The features stage draws it while it extracts (:func:`sample_mask` over every training image,
 then each shard's rows), and writes the chosen local features beside its shard
-(:func:`lpa.io.artifacts.sample_writer`), so K-means reads its points and nothing else.
+(:func:`lpa.io.artifacts.sample_writer`), so K-means reads its points and nothing else. With
+``kmeans.evidence_share`` below 1, the draw is over each image's positions where the
+classifier's evidence for its class is highest (:func:`top_evidence`), so that the background
+and the look every position of an image carries take little of the prototypes.
 """
 
 from __future__ import annotations
@@ -47,6 +50,19 @@ def sample_mask(labels: np.ndarray, points_per_image: int, budget: int, seed: in
         flat = rng.choice(len(images) * points_per_image, size=quotas[c], replace=False)
         mask[images[flat // points_per_image] * points_per_image + flat % points_per_image] = True
     return mask.reshape(n, points_per_image)
+
+
+def evidence_slots(positions: int, share: float) -> int:
+    """How many of an image's ``positions`` the sample draws from: its top ``share``, at least one."""
+    if not 0 < share <= 1:
+        raise ValueError(f"evidence_share must be in (0, 1], got {share}")
+    return max(1, int(np.ceil(share * positions - 1e-9)))
+
+
+def top_evidence(cams: np.ndarray, count: int) -> np.ndarray:
+    """(B, P) class activation maps -> (B, count) positions, highest evidence first (ties: lower
+    position first)."""
+    return np.argsort(-cams, axis=1, kind="stable")[:, :count]
 
 
 def chosen_rows(ids: np.ndarray, labels: np.ndarray, local: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, ...]:

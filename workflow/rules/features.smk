@@ -30,10 +30,12 @@ rule features:
         dtype=config["features"]["dtype"],
         compression=config["features"]["compression"],
         sample_points=config["kmeans"]["max_points"],
+        evidence_share=config["kmeans"]["evidence_share"],
         centre="--centre" if config["features"]["centre"] else "",
     shell:
         "python -m lpa.features --checkpoint {input.model} --split {input.split} --shard {wildcards.scatteritem}"
         " --dtype {params.dtype} --compression {params.compression} --threads {threads} --out {output.shard}"
         " --out-sample {output.sample} --sample-points {params.sample_points} --sample-seed {wildcards.seed}"
+        " --evidence-share {params.evidence_share}"
         " {params.centre}"
         " > {log} 2>&1"
