@@ -196,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--centre", action="store_true", help="remove each image's mean local feature")
     parser.add_argument("--evidence-share", type=float, default=1.0,
-                        help="sample only each image's top share of positions by class evidence (kmeans.evidence_share)")
+                        help="draw the sample from each image's top share of positions by class evidence")
     args = parser.parse_args(argv)
     setup_logging()
     if args.threads:

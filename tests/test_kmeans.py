@@ -109,8 +109,8 @@ def test_a_sample_drawn_for_other_settings_is_refused_by_name(tmp_path):
 
     local = np.ones((4, 2, 3))
     paths = write_samples(tmp_path, np.arange(4), np.array([0, 0, 1, 1]), local, [4], max_points=8, seed=0)
-    with pytest.raises(ValueError, match=r"sample-1-of-1.parquet was drawn for max_points, seed, evidence_share "
-                                         r"\(8, 0, 1.0\), K-means is set to \(8, 1, 1.0\): rerun the features stage"):  # fmt: skip
+    drawn = r"sample-1-of-1.parquet was drawn for max_points, seed, evidence_share \(8, 0, 1.0\), K-means is "
+    with pytest.raises(ValueError, match=drawn + r"set to \(8, 1, 1.0\): rerun the features stage"):
         load_points(paths, KMeansConfig(k=2, max_points=8, seed=1))
     with pytest.raises(ValueError, match=r"evidence_share \(8, 0, 1.0\), K-means is set to \(8, 0, 0.25\)"):
         load_points(paths, KMeansConfig(k=2, max_points=8, evidence_share=0.25))

@@ -1,7 +1,6 @@
 """The draw of the local features K-means clusters: water-filled class quotas, seeded, and the rows it picks."""
 
 import numpy as np
-
 import pytest
 
 from lpa.clustering.sampling import chosen_rows, class_quotas, evidence_slots, sample_mask, top_evidence
