@@ -8,7 +8,10 @@ a(y) are reported beside those of the plain histogram. It also reports how pure 
 are: for each prototype nearest to enough part positions, the share of them that its most
 common part takes (1: a prototype per part) and the share its most common look takes, where the
 source has looks. When even the oracle weighting stays low, the prototypes, not the reading,
-limit the recovery.
+limit the recovery. A second oracle tells whether better prototypes could be found in these
+features at all: K-means with the same K clustered on the own-part positions alone (``clustered
+on own parts``, the best any choice of the positions K-means samples could do); when it stays
+low too, the local features themselves do not group by part.
 
     python -m lpa.tools.reading_ceiling --features seed0/features/shard-*.parquet \\
         --centroids seed0/kmeans/K16/centroids.npy --kmeans-stats seed0/kmeans/K16/stats.json \\
@@ -22,6 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lpa.clustering.torch_kmeans import torch_kmeans
 from lpa.io.artifacts import feature_shape, iter_local_features, read_shard_schema
 from lpa.io.cli import run_main, setup_logging
 from lpa.io.files import read_json, write_json
@@ -32,6 +36,7 @@ from lpa.targets.readings import assign_and_cosines, image_scores
 from lpa.targets.similarity import class_similarity
 
 MIN_POSITIONS = 20  # a prototype nearest to fewer part positions is left out of the purity
+MAX_PART_POINTS = 200_000  # own-part positions the second oracle clusters, a seeded draw above it
 
 
 def prototype_purity(nearest: np.ndarray, part: np.ndarray, look: np.ndarray | None, k: int) -> dict:
@@ -54,6 +59,23 @@ def prototype_purity(nearest: np.ndarray, part: np.ndarray, look: np.ndarray | N
     }
 
 
+def clustered_on_parts(points: np.ndarray, labels: np.ndarray, weights: np.ndarray, k: int, normalize: bool,
+                       classes: int) -> np.ndarray:  # fmt: skip
+    """(classes, K) sums of the own-part-positions histograms, with K prototypes clustered on those
+    positions' ``points`` (n, D) alone (:data:`MAX_PART_POINTS` of them at most, seeded)."""
+    points = points.astype(np.float32)
+    if normalize:
+        points /= np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
+    fit = points
+    if len(points) > MAX_PART_POINTS:
+        fit = points[np.random.default_rng(0).choice(len(points), MAX_PART_POINTS, replace=False)]
+    centroids, _, _, _ = torch_kmeans(fit, min(k, len(fit)), spherical=normalize, device="cpu")
+    nearest, _ = assign_and_cosines(points[:, None], centroids, normalize)
+    sums = np.zeros((classes, k))
+    np.add.at(sums, (labels, nearest[:, 0]), weights)
+    return sums
+
+
 def reading_ceiling(feature_paths: Sequence[str], centroids: np.ndarray, normalize: bool, split: str) -> dict:
     source = source_of_split(split)
     if source is None:
@@ -62,7 +84,7 @@ def reading_ceiling(feature_paths: Sequence[str], centroids: np.ndarray, normali
     k, classes = len(centroids), source.num_classes
     sums = {"histogram": np.zeros((classes, k)), "own parts only": np.zeros((classes, k))}
     counts = np.zeros(classes)
-    nearest_all, part_all, label_all = [], [], []
+    nearest_all, part_all, label_all, own_points = [], [], [], []
     for ids, labels, local in iter_local_features(feature_paths):
         nearest, _ = assign_and_cosines(local, centroids, normalize)
         part = np.stack([positions_of(m, height, width).ravel() for m in source.part_masks(ids)])
@@ -71,9 +93,13 @@ def reading_ceiling(feature_paths: Sequence[str], centroids: np.ndarray, normali
         np.add.at(sums["histogram"], labels, image_scores(nearest, k))
         np.add.at(sums["own parts only"], labels, image_scores(nearest, k, weights))
         counts += np.bincount(labels, minlength=classes)
+        held = own > 0
+        own_points.append((local[held], np.broadcast_to(labels[:, None], held.shape)[held], weights[held]))
         nearest_all.append(nearest.ravel())
         part_all.append(part.ravel())
         label_all.append(np.repeat(labels, height * width))
+    sums["clustered on own parts"] = clustered_on_parts(*(np.concatenate(x) for x in zip(*own_points)), k,
+                                                        normalize, classes)  # fmt: skip
     shares_part, shares_look = source.shares_part(), source.shares_look()
     rows = {}
     for name, total in sums.items():

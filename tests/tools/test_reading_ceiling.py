@@ -13,7 +13,8 @@ from lpa.tools.reading_ceiling import reading_ceiling
 def test_features_that_are_the_parts_and_the_look_reach_the_ceiling(tmp_path):
     """Each position's feature is one-hot: its planted part, or the image's look where no part lies.
     The histogram then encodes the look (look-sharing AUC 1.0); counting only the class's own part
-    positions encodes the parts (part-sharing AUC 1.0), and every prototype is pure."""
+    positions encodes the parts (part-sharing AUC 1.0), and every prototype is pure; so are the
+    prototypes clustered on the part positions alone."""
     split = tmp_path / "split.parquet"
     data.main(["--source", "looks", "--num-classes", "25", "--n-max", "6", "--imbalance-factor", "3",
                "--val-per-class", "0", "--test-per-class", "1", "--out-split", str(split),
@@ -35,4 +36,15 @@ def test_features_that_are_the_parts_and_the_look_reach_the_ceiling(tmp_path):
     assert result["cosine"]["histogram"]["look_sharing"] == 1.0
     assert result["cosine"]["own parts only"]["part_sharing"] == 1.0
     assert result["cosine"]["own parts only"]["look_sharing"] < 0.6
+    assert result["cosine"]["clustered on own parts"]["part_sharing"] == 1.0
     assert result["part_purity"] == 1.0 and result["K"] == dims
+
+
+def test_prototypes_clustered_on_part_positions_that_mix_two_parts_lose_their_sharing():
+    """Two parts whose features are one point: K-means cannot split them, so classes 0 (part 0)
+    and 1 (part 1) look alike, however the prototypes are drawn."""
+    from lpa.tools.reading_ceiling import clustered_on_parts
+
+    points = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], np.float32)  # parts 0, 1 (the same), 2
+    sums = clustered_on_parts(points, np.array([0, 1, 2]), np.ones(3), 2, True, 3)
+    assert (sums[0] == sums[1]).all() and not (sums[0] == sums[2]).all()
