@@ -122,9 +122,8 @@ def extract_shard(
     _, dim, height, width = model(probe[None].to(dev)).dense.shape
     values_bytes = len(rows) * height * width * dim * np.dtype(np_dtype).itemsize
     if out_sample:
-        slots = evidence_slots(height * width, evidence_share)
-        chosen = shard_sample(train["image_id"].to_numpy(), train["label"].to_numpy(), rows, slots,
-                              sample_points, sample_seed)  # fmt: skip
+        chosen = shard_sample(train["image_id"].to_numpy(), train["label"].to_numpy(), rows,
+                              evidence_slots(height * width, evidence_share), sample_points, sample_seed)  # fmt: skip
         values_bytes += int(chosen.sum()) * dim * np.dtype(np_dtype).itemsize
     check_free_space(out, values_bytes)
     written = 0
@@ -149,13 +148,21 @@ def extract_shard(
                                  f"{int(bad.sum())} such images in its batch")  # fmt: skip
             write(ids, labels.numpy(), flat, cams)
             if out_sample:
-                local = flat.reshape(len(ids), height * width, dim)
-                if slots < height * width:
-                    local = np.take_along_axis(local, top_evidence(cams, slots)[..., None], axis=1)
-                write_sample(*chosen_rows(ids, labels.numpy(), local, chosen[written : written + len(ids)]))
+                write_sample(*sampled_rows(ids, labels.numpy(), flat, cams, chosen[written : written + len(ids)]))
             written += len(labels)
     log.info("shard %s: %d images -> %s", shard, written, out)
     return written
+
+
+def sampled_rows(ids: np.ndarray, labels: np.ndarray, flat: np.ndarray, cams: np.ndarray,
+                 chosen: np.ndarray) -> tuple[np.ndarray, ...]:  # fmt: skip
+    """A batch's part of the sample: ``chosen`` (n, slots) picks among each image's top ``slots``
+    positions by evidence (``cams``, (n, P)), or among all P of them, of its ``flat`` (n, P*D) features."""
+    positions, slots = cams.shape[1], chosen.shape[1]
+    local = flat.reshape(len(ids), positions, -1)
+    if slots < positions:
+        local = np.take_along_axis(local, top_evidence(cams, slots)[..., None], axis=1)
+    return chosen_rows(ids, labels, local, chosen)
 
 
 def shard_sample(image_ids: np.ndarray, labels: np.ndarray, rows: np.ndarray, positions: int, budget: int,
