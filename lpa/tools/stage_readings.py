@@ -137,7 +137,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     for row in rows:
         readings = "; ".join(f"{reading} " + "/".join(f"{auc:.3f}" for auc in row[reading].values())
                              for reading in ("histogram", "cam", "own parts only"))  # fmt: skip
-        print(f"{row['stage']} {'x'.join(map(str, row['map']))} K {row['K']}: {readings} (part/look sharing AUC)")
+        kinds = "/".join(kind.split("_")[0] for kind in row["histogram"])
+        print(f"{row['stage']} {'x'.join(map(str, row['map']))} K {row['K']}: {readings} ({kinds} sharing AUC)")
 
 
 if __name__ == "__main__":
