@@ -91,6 +91,30 @@ def test_a_part_shared_by_two_classes_shows_in_their_cam_attributes_not_in_the_h
     assert fore[0, 2] == pytest.approx(1.0) and fore[0, 1] == pytest.approx(0.0)
 
 
+def test_centring_removes_the_look_so_the_histogram_finds_the_part(tmp_path):
+    """Each position holds its image's look plus, at the last position, its class's part. Class 0
+    and class 1 share look a, class 2 has look b and class 0's part. Centred (features.centre),
+    class 0 and class 2 hold the same local features and the histogram finds 0 ~ 2, not 0 ~ 1."""
+    import torch
+
+    from lpa.features import centred
+    from lpa.targets.similarity import class_similarity
+
+    look_a, look_b = torch.tensor([4.0, 0, 0, 0]), torch.tensor([0, 0, 0, 4.0])
+    part_x, part_y = torch.tensor([0, 1.0, 0, 0]), torch.tensor([0, 0, 1.0, 0])
+    dense = torch.stack([look.expand(4, 4).clone() for look in (look_a, look_a, look_b)])  # (B, W, D)
+    for image, part in enumerate((part_x, part_y, part_x)):
+        dense[image, 3] += part
+    dense = dense.permute(0, 2, 1)[:, :, None]  # (B, D, H=1, W)
+    local = centred(dense).permute(0, 2, 3, 1).reshape(3, 4, 4).numpy()
+    np.testing.assert_allclose(local[0], local[2], atol=1e-6)  # the look is gone
+    centroids = np.stack([-part_x, part_x, -part_y, part_y]).astype(np.float32)
+    write_shard(tmp_path / "a.parquet", [0, 1, 2], [0, 1, 2], local, np.ones((3, 4)))
+    vectors, *_ = attributes.compute([tmp_path / "a.parquet"], centroids, True, 3, str(tmp_path / "s.parquet"))
+    histogram = class_similarity(vectors["histogram"], "cosine")
+    assert histogram[0, 2] == pytest.approx(1.0) and histogram[0, 1] == pytest.approx(0.0)
+
+
 def test_shards_without_class_activation_maps_are_named(tmp_path):
     import pyarrow as pa
 
