@@ -4,11 +4,14 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import torch
 from fakedata import write_shard
 
 from lpa import attributes
 from lpa.attributes import balance, class_vectors, gini
+from lpa.features import centred
 from lpa.targets.readings import image_scores
+from lpa.targets.similarity import class_similarity
 
 
 def test_image_scores_and_class_vectors_on_a_hand_made_example():
@@ -83,8 +86,6 @@ def test_a_part_shared_by_two_classes_shows_in_their_cam_attributes_not_in_the_h
     write_shard(tmp_path / "a.parquet", [0, 1, 2], [0, 1, 2], local, cams)
     vectors, *_ = attributes.compute([tmp_path / "a.parquet"], centroids, True, 3, str(tmp_path / "s.parquet"),
                                      background_share=0.5)  # fmt: skip
-    from lpa.targets.similarity import class_similarity
-
     histogram, cam, fore = (class_similarity(vectors[r], "cosine") for r in ("histogram", "cam", "foreground"))
     assert histogram[0, 1] > histogram[0, 2]  # the look dominates the plain histogram
     assert cam[0, 2] == pytest.approx(1.0) and cam[0, 1] == pytest.approx(0.0)
@@ -95,11 +96,6 @@ def test_centring_removes_the_look_so_the_histogram_finds_the_part(tmp_path):
     """Each position holds its image's look plus, at the last position, its class's part. Class 0
     and class 1 share look a, class 2 has look b and class 0's part. Centred (features.centre),
     class 0 and class 2 hold the same local features and the histogram finds 0 ~ 2, not 0 ~ 1."""
-    import torch
-
-    from lpa.features import centred
-    from lpa.targets.similarity import class_similarity
-
     look_a, look_b = torch.tensor([4.0, 0, 0, 0]), torch.tensor([0, 0, 0, 4.0])
     part_x, part_y = torch.tensor([0, 1.0, 0, 0]), torch.tensor([0, 0, 1.0, 0])
     dense = torch.stack([look.expand(4, 4).clone() for look in (look_a, look_a, look_b)])  # (B, W, D)
